@@ -1,0 +1,3 @@
+"""Forewarn: telemetry, anomaly detection and alerting for predictive maintenance."""
+
+__version__ = "0.1.0"

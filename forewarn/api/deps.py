@@ -1,0 +1,103 @@
+"""Per-request dependencies: runtime, session, current user, roles, rate limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from forewarn.db.models import User
+from forewarn.runtime import Runtime
+from forewarn.security.ratelimit import RateLimiter
+from forewarn.security.roles import Role
+from forewarn.security.tokens import TokenError, verify_token
+
+_bearer = HTTPBearer(auto_error=False, description="Token from POST /api/v1/auth/login")
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The process's runtime container."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One session per request, closed (and rolled back if unfinished) afterwards."""
+    with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def client_address(request: Request) -> str:
+    """The peer address used for per-IP limits."""
+    return request.client.host if request.client else "unknown"
+
+
+def enforce(limiter: RateLimiter, key: str) -> None:
+    """Raise 429 with Retry-After when `key` is over its limit."""
+    verdict = limiter.hit(key)
+    if not verdict.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="rate limit exceeded; retry later",
+            headers={"Retry-After": str(verdict.retry_after_s)},
+        )
+
+
+def limit_ip(request: Request, runtime: RuntimeDep) -> None:
+    """Per-client-address limit, applied to every route."""
+    enforce(runtime.limits.ip, client_address(request))
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def current_user(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The user behind the bearer token (401 if missing, expired or tampered)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("not authenticated: send Authorization: Bearer <token>")
+    try:
+        claims = verify_token(runtime.secret, credentials.credentials)
+    except TokenError as err:
+        raise _unauthorized(str(err)) from err
+    enforce(runtime.limits.user, str(claims.user_id))
+    user = session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        raise _unauthorized("user is unknown or disabled")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(role: Role) -> Any:
+    """A route dependency that lets through users whose role is at least `role`."""
+
+    def check(user: CurrentUser) -> User:
+        if not Role(user.role).allows(role):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"this action needs the {role.value} role"
+            )
+        return user
+
+    return Depends(check)
+
+
+AnyUser = require_role(Role.VIEWER)
+Operator = require_role(Role.OPERATOR)
+Admin = require_role(Role.ADMIN)

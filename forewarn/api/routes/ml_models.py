@@ -1,0 +1,78 @@
+"""Model versions: train (operators), list/get (everyone), retire (operators)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
+from forewarn.ml import catalog
+from forewarn.ml.training import TrainSpec, train_model
+from forewarn.schemas.common import MetricName, Page
+from forewarn.schemas.ml import ModelPublic, TrainRequest
+
+router = APIRouter(prefix="/ml/models", tags=["ml"])
+
+
+@router.post(
+    "/train",
+    response_model=ModelPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Operator],
+    summary="Train a model for a series",
+    responses={404: {"description": "Unknown device"},
+               422: {"description": "Invalid field, or too few readings in the window"}},
+)
+def train(body: TrainRequest, session: SessionDep, runtime: RuntimeDep) -> ModelPublic:
+    """Fit on the window's readings; the new version becomes the series' active model."""
+    spec = TrainSpec(
+        device_id=body.device_id,
+        metric_name=body.metric_name,
+        window_days=body.training_window_days,
+        end_ms=body.training_end,
+        contamination=body.contamination or runtime.settings.default_contamination,
+        n_estimators=body.n_estimators or runtime.settings.default_n_estimators,
+        algorithm=body.algorithm,
+    )
+    model = train_model(session, runtime.registry, runtime.artifact_key, spec)
+    return ModelPublic.model_validate(model)
+
+
+@router.get("", response_model=Page[ModelPublic], dependencies=[AnyUser], summary="List models")
+def list_models(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    device_id: uuid.UUID | None = None,
+    metric_name: Annotated[MetricName | None, Query()] = None,
+    active: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[ModelPublic]:
+    """Model versions, newest first, filtered by series and activity."""
+    runtime.usage.flush()
+    flt = catalog.ModelFilter(device_id, metric_name, active)
+    rows, total = catalog.list_models(session, flt, limit, offset)
+    return Page(data=[ModelPublic.model_validate(r) for r in rows], count=total)
+
+
+@router.get("/{model_id}", response_model=ModelPublic, dependencies=[AnyUser],
+            summary="Get a model")
+def get_model(model_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> ModelPublic:
+    """One model version with its usage counters."""
+    runtime.usage.flush()
+    return ModelPublic.model_validate(catalog.get_model(session, model_id))
+
+
+@router.delete("/{model_id}", response_model=ModelPublic, dependencies=[Operator],
+               summary="Deactivate a model")
+def delete_model(
+    model_id: uuid.UUID,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    purge: Annotated[bool, Query(description="Also delete the artifact file")] = False,
+) -> ModelPublic:
+    """Deactivate a version (the series then has no active model until retrained)."""
+    model = catalog.retire_model(session, runtime.registry, model_id, purge)
+    return ModelPublic.model_validate(model)

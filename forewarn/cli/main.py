@@ -1,0 +1,47 @@
+"""Entry point of the `forewarn` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from forewarn.cli import imports, train, users
+from forewarn.cli.common import configure_logging, console, load_settings, open_runtime
+
+app = typer.Typer(help="Forewarn: predictive-maintenance telemetry and anomaly detection.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users.app, name="user")
+app.command("train")(train.train)
+app.command("import-csv")(imports.import_csv)
+
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Migrate the database and serve the API."""
+    import uvicorn
+
+    from forewarn.api.app import create_app
+    from forewarn.runtime import build_runtime
+
+    configure_logging()
+    runtime = build_runtime(load_settings())
+    console.print(f"Forewarn API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations."""
+    with open_runtime() as runtime:
+        console.print(f"database at head: {runtime.engine.url.render_as_string()}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Anomaly detectors: each scores readings so that higher means more anomalous."""

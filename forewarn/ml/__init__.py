@@ -1,0 +1,1 @@
+"""Model lifecycle: signed artifacts, the registry of loaded models and their usage."""

@@ -1,0 +1,100 @@
+"""Which model is active for a series, and the loaded detectors (an LRU cache)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forewarn.db.models import MLModel
+from forewarn.detection.isolation_forest import IsolationForestDetector
+from forewarn.errors import NotFoundError
+from forewarn.ml.artifacts import load_artifact
+
+SeriesKey = tuple[uuid.UUID, str]
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    """What scoring needs to know about a series' active model."""
+
+    id: uuid.UUID
+    device_id: uuid.UUID
+    metric_name: str
+    version: int
+    threshold: float
+    artifact_path: str
+
+
+class ModelRegistry:
+    """Looks up active models (briefly cached) and keeps loaded detectors in memory."""
+
+    def __init__(
+        self,
+        *,
+        key: bytes,
+        model_dir: Path,
+        cache_size: int,
+        active_ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._key = key
+        self.model_dir = model_dir
+        self._cache_size = cache_size
+        self._ttl = active_ttl_s
+        self._clock = clock
+        self._active: dict[SeriesKey, tuple[float, ActiveModel]] = {}
+        self._loaded: OrderedDict[uuid.UUID, IsolationForestDetector] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def active(self, session: Session, device_id: uuid.UUID, metric_name: str) -> ActiveModel:
+        """The active model of a series, or NotFoundError."""
+        key = (device_id, metric_name)
+        cached = self._active.get(key)
+        if cached is not None and self._clock() - cached[0] < self._ttl:
+            return cached[1]
+        row = session.scalar(
+            select(MLModel).where(
+                MLModel.device_id == device_id,
+                MLModel.metric_name == metric_name,
+                MLModel.is_active.is_(True),
+            )
+        )
+        if row is None:
+            raise NotFoundError("active model for series", f"{device_id}/{metric_name}")
+        model = ActiveModel(
+            row.id, row.device_id, row.metric_name, row.version, row.threshold, row.artifact_path
+        )
+        self._active[key] = (self._clock(), model)
+        return model
+
+    def detector(self, model: ActiveModel) -> IsolationForestDetector:
+        """The loaded, verified detector of a model version."""
+        with self._lock:
+            found = self._loaded.get(model.id)
+            if found is not None:
+                self._loaded.move_to_end(model.id)
+                return found
+        arrays, _meta = load_artifact(self.model_dir / model.artifact_path, self._key)
+        detector = IsolationForestDetector.from_arrays(arrays)
+        with self._lock:
+            self._loaded[model.id] = detector
+            while len(self._loaded) > self._cache_size:
+                self._loaded.popitem(last=False)
+        return detector
+
+    def invalidate(self, device_id: uuid.UUID, metric_name: str) -> None:
+        """Forget the cached active model of a series (after train or delete)."""
+        self._active.pop((device_id, metric_name), None)
+
+    def forget(self, model_id: uuid.UUID) -> None:
+        """Drop a loaded detector (after its artifact was purged)."""
+        with self._lock:
+            self._loaded.pop(model_id, None)

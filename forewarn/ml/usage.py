@@ -1,0 +1,107 @@
+"""Prediction counters and last-use times, batched into periodic UPDATEs.
+
+Writing them on every prediction would put a write transaction on the hot path;
+instead they are summed in memory and flushed every second (and before reads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from forewarn.db.models import MLModel
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    predictions: int
+    anomalies: int
+    last_used_at: datetime
+
+
+class UsageTracker:
+    """Accumulates per-model usage and writes it out in one transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session], interval_s: float) -> None:
+        self._sessions = sessions
+        self._interval_s = interval_s
+        self._pending: dict[uuid.UUID, _Pending] = {}
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, model_id: uuid.UUID, predictions: int, anomalies: int, at: datetime) -> None:
+        """Count predictions (and anomalies) made by a model at `at`."""
+        with self._lock:
+            entry = self._pending.get(model_id)
+            if entry is None:
+                self._pending[model_id] = _Pending(predictions, anomalies, at)
+                return
+            entry.predictions += predictions
+            entry.anomalies += anomalies
+            entry.last_used_at = max(entry.last_used_at, at)
+
+    def flush(self) -> int:
+        """Write pending counts; returns how many models were updated."""
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            if pending:
+                try:
+                    self._write(pending)
+                except Exception:
+                    self._restore(pending)
+                    raise
+            return len(pending)
+
+    def _write(self, pending: dict[uuid.UUID, _Pending]) -> None:
+        with self._sessions() as session, session.begin():
+            for model_id, entry in pending.items():
+                session.execute(
+                    update(MLModel)
+                    .where(MLModel.id == model_id)
+                    .values(
+                        prediction_count=MLModel.prediction_count + entry.predictions,
+                        anomaly_count=MLModel.anomaly_count + entry.anomalies,
+                        last_used_at=case(
+                            (MLModel.last_used_at.is_(None), entry.last_used_at),
+                            (MLModel.last_used_at < entry.last_used_at, entry.last_used_at),
+                            else_=MLModel.last_used_at,
+                        ),
+                    )
+                )
+
+    def _restore(self, pending: dict[uuid.UUID, _Pending]) -> None:
+        for model_id, entry in pending.items():
+            self.record(model_id, entry.predictions, entry.anomalies, entry.last_used_at)
+
+    def start(self) -> None:
+        """Flush in a background thread until stop()."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="usage-flush", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and write what is left."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.flush()
+            except Exception:  # the database may be briefly away; counts are kept
+                _LOGGER.warning("could not write model usage; will retry", exc_info=True)

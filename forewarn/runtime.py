@@ -1,0 +1,88 @@
+"""The runtime container: everything long-lived, built once from Settings and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from forewarn.db.engine import make_engine, make_session_factory
+from forewarn.db.migrate import upgrade
+from forewarn.ml.artifacts import artifact_key
+from forewarn.ml.registry import ModelRegistry
+from forewarn.ml.scoring import Scorer
+from forewarn.ml.usage import UsageTracker
+from forewarn.security.ratelimit import (
+    CounterStore,
+    MemoryCounterStore,
+    RateLimiter,
+    RedisCounterStore,
+)
+from forewarn.settings import Settings
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The three limiters: per user, per client address, and login attempts."""
+
+    user: RateLimiter
+    ip: RateLimiter
+    login: RateLimiter
+
+
+@dataclass
+class Runtime:
+    """Long-lived parts of one Forewarn process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    secret: str
+    artifact_key: bytes
+    limits: RateLimits
+    registry: ModelRegistry
+    usage: UsageTracker
+    scorer: Scorer
+
+    def start(self) -> None:
+        """Start background work (usage flushing)."""
+        self.usage.start()
+
+    def close(self) -> None:
+        """Flush what is pending and release connections."""
+        self.usage.stop()
+        self.engine.dispose()
+
+
+def _rate_limits(settings: Settings) -> RateLimits:
+    store: CounterStore = (
+        RedisCounterStore(settings.redis_url) if settings.redis_url else MemoryCounterStore()
+    )
+    return RateLimits(
+        user=RateLimiter(store, scope="user", limit=settings.rate_limit_user_per_minute),
+        ip=RateLimiter(store, scope="ip", limit=settings.rate_limit_ip_per_minute),
+        login=RateLimiter(store, scope="login", limit=settings.rate_limit_login_per_minute),
+    )
+
+
+def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """Connect, optionally migrate, and wire every long-lived part."""
+    engine = make_engine(settings.resolved_database_url)
+    if migrate:
+        upgrade(engine)
+    sessions = make_session_factory(engine)
+    secret = settings.signing_secret()
+    key = artifact_key(secret)
+    registry = ModelRegistry(
+        key=key,
+        model_dir=settings.resolved_model_dir,
+        cache_size=settings.model_cache_size,
+        active_ttl_s=settings.active_model_ttl_s,
+    )
+    usage = UsageTracker(sessions, settings.usage_flush_interval_s)
+    return Runtime(
+        settings=settings, engine=engine, sessions=sessions, secret=secret, artifact_key=key,
+        limits=_rate_limits(settings), registry=registry, usage=usage,
+        scorer=Scorer(registry, usage),
+    )

@@ -1,0 +1,1 @@
+"""Request and response schemas: XBase -> XCreate/XUpdate -> XPublic, lists as {data, count}."""

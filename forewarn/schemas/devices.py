@@ -1,0 +1,55 @@
+"""Device schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Kind = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Location = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class DeviceBase(BaseModel):
+    """What describes a device."""
+
+    name: Name
+    type: Kind
+    location: Location | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeviceCreate(DeviceBase):
+    """A device to register."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Temperature Sensor 01",
+                    "type": "environmental",
+                    "location": "Hall A",
+                    "metadata": {"vendor": "Bosch", "model": "BME280"},
+                }
+            ]
+        }
+    )
+
+
+class DeviceUpdate(BaseModel):
+    """Changes to a device; omitted fields stay as they are."""
+
+    name: Name | None = None
+    type: Kind | None = None
+    location: Location | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class DevicePublic(DeviceBase):
+    """A device as the API shows it."""
+
+    id: uuid.UUID
+    created_at: datetime

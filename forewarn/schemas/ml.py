@@ -1,0 +1,178 @@
+"""Schemas of the ML API (paths and payloads of the platform Forewarn replaces)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from forewarn.schemas.common import FiniteFloat, MetricName, TimestampMs
+
+_DEVICE = "3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c"
+
+
+class TrainRequest(BaseModel):
+    """Train a model for one series on a window of its history."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"device_id": _DEVICE, "metric_name": "temperature", "training_window_days": 7}
+            ]
+        },
+    )
+
+    device_id: uuid.UUID
+    metric_name: MetricName
+    training_window_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    contamination: Annotated[float, Field(gt=0, le=0.5)] | Literal["auto"] | None = Field(
+        default=None, description='Expected share of anomalies, (0, 0.5] or "auto"; default from settings.'
+    )
+    n_estimators: Annotated[int, Field(ge=10, le=1000)] | None = None
+    training_end: TimestampMs | None = Field(
+        default=None, description="End of the window; default: the series' newest reading."
+    )
+    algorithm: Literal["isolation_forest"] = "isolation_forest"
+
+
+class ModelPublic(BaseModel):
+    """A model version and its usage."""
+
+    model_config = ConfigDict(from_attributes=True, protected_namespaces=())
+
+    id: uuid.UUID
+    device_id: uuid.UUID
+    metric_name: str
+    version: int
+    algorithm: str
+    parameters: dict[str, Any]
+    training_start: datetime
+    training_end: datetime
+    sample_count: int
+    threshold: float
+    artifact_size: int
+    created_at: datetime
+    last_used_at: datetime | None
+    prediction_count: int
+    anomaly_count: int
+    is_active: bool
+
+
+class PredictRequest(BaseModel):
+    """Score one value of one series."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"device_id": _DEVICE, "metric_name": "temperature", "value": 45.0}]
+        },
+    )
+
+    device_id: uuid.UUID
+    metric_name: MetricName
+    value: FiniteFloat
+    timestamp: TimestampMs | None = None
+
+
+class PredictResponse(BaseModel):
+    """The verdict on one value: score in 0..1, higher is more anomalous."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    is_anomaly: bool
+    anomaly_score: float
+    threshold: float
+    model_id: uuid.UUID
+    model_version: int
+
+
+class SeriesValues(BaseModel):
+    """Many values of one series, columnar (the fast form of a batch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_id: uuid.UUID
+    metric_name: MetricName
+    values: Annotated[list[FiniteFloat], Field(min_length=1)]
+    timestamps: list[TimestampMs] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> SeriesValues:
+        if self.timestamps is not None and len(self.timestamps) != len(self.values):
+            raise ValueError("timestamps must have as many entries as values")
+        return self
+
+
+class BatchPredictRequest(BaseModel):
+    """Many values in one call: `items` (one object per value) or `series` (columnar)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"items": [{"device_id": _DEVICE, "metric_name": "temperature", "value": 24.8}]},
+                {"series": [{"device_id": _DEVICE, "metric_name": "temperature",
+                             "values": [24.8, 25.0, 45.0]}]},
+            ]
+        },
+    )
+
+    items: list[PredictRequest] | None = None
+    series: list[SeriesValues] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_form(self) -> BatchPredictRequest:
+        if (self.items is None) == (self.series is None):
+            raise ValueError("send exactly one of `items` or `series`")
+        return self
+
+
+class SeriesPrediction(BaseModel):
+    """Columnar verdicts for one series, in the order of its values."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    device_id: uuid.UUID
+    metric_name: str
+    model_id: uuid.UUID
+    model_version: int
+    threshold: float
+    anomaly_scores: list[float]
+    is_anomaly: list[bool]
+
+
+class BatchPredictResponse(BaseModel):
+    """Verdicts in request order, in the form that was sent."""
+
+    results: list[PredictResponse] | None = None
+    series: list[SeriesPrediction] | None = None
+    count: int
+    anomaly_count: int
+
+
+class AnomalyPublic(BaseModel):
+    """A stored anomaly."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    id: uuid.UUID
+    model_id: uuid.UUID
+    device_id: uuid.UUID
+    metric_name: str
+    value: float
+    anomaly_score: float
+    threshold: float
+    ts: datetime
+    detected_at: datetime
+
+
+class AnomalyPage(BaseModel):
+    """A page of anomalies and the total matching the filters."""
+
+    data: list[AnomalyPublic]
+    count: int
+    limit: int
+    offset: int

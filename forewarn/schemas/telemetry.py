@@ -1,0 +1,66 @@
+"""Telemetry schemas: readings in, points and buckets out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forewarn.schemas.common import FiniteFloat, MetricName, TimestampMs
+
+MAX_METRICS_PER_READING = 256
+
+
+class Reading(BaseModel):
+    """One timestamped set of metric values from a device."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"ts": 1730000000000, "values": {"temperature": 25.1, "humidity": 55}}]
+        },
+    )
+
+    ts: TimestampMs | None = Field(
+        default=None, description="Epoch ms or ISO 8601; omitted means server time."
+    )
+    values: Annotated[
+        dict[MetricName, FiniteFloat], Field(min_length=1, max_length=MAX_METRICS_PER_READING)
+    ]
+
+
+class IngestResult(BaseModel):
+    """How many readings (metric values) were stored."""
+
+    device_id: uuid.UUID
+    readings: int = Field(description="Number of metric values written.")
+
+
+class TelemetryPoint(BaseModel):
+    """One stored value."""
+
+    metric_name: str
+    ts: datetime
+    value: float
+
+
+class TelemetryBucket(BaseModel):
+    """Aggregate of one metric over one time bucket (ts is the bucket start)."""
+
+    metric_name: str
+    ts: datetime
+    avg: float
+    min: float
+    max: float
+    count: int
+
+
+class TelemetryPage(BaseModel):
+    """Raw points, or buckets when an interval was asked for."""
+
+    device_id: uuid.UUID
+    interval_s: int | None = None
+    data: list[TelemetryPoint] | list[TelemetryBucket]
+    count: int

@@ -1,0 +1,1 @@
+"""Use cases: each function is one transaction on a session it is given."""

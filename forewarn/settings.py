@@ -1,0 +1,101 @@
+"""Settings read from FOREWARN_* environment variables (and an optional .env file)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values people paste from tutorials; a signing key equal to one of these is refused.
+_WEAK_SECRETS = frozenset({"secret", "changeme", "change-me", "password", "your-secret-key"})
+_MIN_SECRET_LENGTH = 32
+_SECRET_FILE = "secret.key"
+
+
+class SettingsError(ValueError):
+    """Raised when the configuration cannot be used."""
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one Forewarn installation."""
+
+    model_config = SettingsConfigDict(env_prefix="FOREWARN_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./forewarn-data")
+    database_url: str | None = None
+    model_dir: Path | None = None
+    secret_key: SecretStr | None = None
+    redis_url: str | None = None
+
+    access_token_expire_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    rate_limit_user_per_minute: Annotated[int, Field(ge=1)] = 1200
+    rate_limit_ip_per_minute: Annotated[int, Field(ge=1)] = 2400
+    rate_limit_login_per_minute: Annotated[int, Field(ge=1)] = 10
+    max_telemetry_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 50_000
+    max_predict_batch: Annotated[int, Field(ge=1, le=10_000_000)] = 200_000
+    max_request_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024 * 1024
+    model_cache_size: Annotated[int, Field(ge=1)] = 2048
+    active_model_ttl_s: Annotated[float, Field(ge=0)] = 5.0
+    usage_flush_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    default_contamination: Annotated[float, Field(gt=0, le=0.5)] | Literal["auto"] = 0.01
+    default_n_estimators: Annotated[int, Field(ge=10, le=1000)] = 100
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        if raw.lower() in _WEAK_SECRETS or len(raw) < _MIN_SECRET_LENGTH:
+            msg = f"FOREWARN_SECRET_KEY must be at least {_MIN_SECRET_LENGTH} random characters"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to an SQLite file in the data directory."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'forewarn.db').resolve()}"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        """Where model artifacts live."""
+        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
+
+    def signing_secret(self) -> str:
+        """The JWT/artifact secret: configured, or generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return _load_or_create_secret(self.data_dir / _SECRET_FILE)
+
+
+def normalise_database_url(url: str) -> str:
+    """Point plain PostgreSQL URLs at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _load_or_create_secret(path: Path) -> str:
+    """Read the kept secret, creating it (mode 600) on first use."""
+    if path.exists():
+        secret = path.read_text(encoding="utf-8").strip()
+        if len(secret) < _MIN_SECRET_LENGTH:
+            raise SettingsError(f"{path} holds a secret that is too short; delete it to regenerate")
+        return secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must not overwrite each other's secret.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _load_or_create_secret(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret)
+    return secret

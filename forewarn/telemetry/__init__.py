@@ -1,0 +1,1 @@
+"""Telemetry storage: batched writes and range/bucket reads."""

@@ -1,0 +1,105 @@
+"""Read telemetry: raw points in a time range, or downsampled buckets."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from forewarn.db.models import Telemetry
+
+
+@dataclass(frozen=True)
+class RangeQuery:
+    """Which readings of one device to read."""
+
+    device_id: uuid.UUID
+    metric_name: str | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    limit: int = 1000
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Aggregates of one metric over one bucket starting at ts (ms)."""
+
+    metric_name: str
+    ts: int
+    avg: float
+    min: float
+    max: float
+    count: int
+
+
+def _where(query: Select, q: RangeQuery) -> Select:  # type: ignore[type-arg]
+    query = query.where(Telemetry.device_id == q.device_id)
+    if q.metric_name is not None:
+        query = query.where(Telemetry.metric_name == q.metric_name)
+    if q.start_ms is not None:
+        query = query.where(Telemetry.ts >= q.start_ms)
+    if q.end_ms is not None:
+        query = query.where(Telemetry.ts <= q.end_ms)
+    return query
+
+
+def read_points(session: Session, q: RangeQuery) -> list[tuple[str, int, float]]:
+    """Raw (metric, ts, value) rows, newest first, at most `limit`."""
+    query = _where(select(Telemetry.metric_name, Telemetry.ts, Telemetry.value), q)
+    query = query.order_by(Telemetry.ts.desc(), Telemetry.metric_name).limit(q.limit)
+    return [(m, int(t), float(v)) for m, t, v in session.execute(query)]
+
+
+def read_buckets(session: Session, q: RangeQuery, interval_ms: int) -> list[Bucket]:
+    """Per-metric buckets of `interval_ms`, newest first, at most `limit`."""
+    # Floor division of the (non-negative) epoch ms groups readings into buckets.
+    bucket = ((Telemetry.ts // interval_ms) * interval_ms).label("bucket")
+    query = _where(
+        select(
+            Telemetry.metric_name,
+            bucket,
+            func.avg(Telemetry.value),
+            func.min(Telemetry.value),
+            func.max(Telemetry.value),
+            func.count(),
+        ),
+        q,
+    )
+    query = query.group_by(Telemetry.metric_name, bucket)
+    query = query.order_by(bucket.desc(), Telemetry.metric_name).limit(q.limit)
+    return [
+        Bucket(m, int(b), float(a), float(lo), float(hi), int(n))
+        for m, b, a, lo, hi, n in session.execute(query)
+    ]
+
+
+def read_series(
+    session: Session, device_id: uuid.UUID, metric_name: str, start_ms: int, end_ms: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """All (ts, value) of one series in [start, end], oldest first, as arrays."""
+    query = (
+        select(Telemetry.ts, Telemetry.value)
+        .where(
+            Telemetry.device_id == device_id,
+            Telemetry.metric_name == metric_name,
+            Telemetry.ts >= start_ms,
+            Telemetry.ts <= end_ms,
+        )
+        .order_by(Telemetry.ts)
+    )
+    rows = session.execute(query).all()
+    ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+    return ts, values
+
+
+def latest_ts(session: Session, device_id: uuid.UUID, metric_name: str) -> int | None:
+    """Time of the newest reading of a series, if any."""
+    query = select(func.max(Telemetry.ts)).where(
+        Telemetry.device_id == device_id, Telemetry.metric_name == metric_name
+    )
+    value = session.scalar(query)
+    return int(value) if value is not None else None
