@@ -11,7 +11,16 @@ from forewarn import __version__
 from forewarn.api.deps import limit_ip
 from forewarn.api.errors import install_error_handlers
 from forewarn.api.limits import BodySizeLimit
-from forewarn.api.routes import anomalies, auth, devices, health, ml_models, predict, telemetry, users
+from forewarn.api.routes import (
+    anomalies,
+    auth,
+    devices,
+    health,
+    ml_models,
+    predict,
+    telemetry,
+    users,
+)
 from forewarn.runtime import Runtime
 
 API_PREFIX = "/api/v1"
@@ -50,7 +59,15 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_bytes)
     install_error_handlers(app)
-    for router in (health.router, auth.router, users.router, devices.router, telemetry.router,
-                   ml_models.router, predict.router, anomalies.router):
+    for router in (
+        health.router,
+        auth.router,
+        users.router,
+        devices.router,
+        telemetry.router,
+        ml_models.router,
+        predict.router,
+        anomalies.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -50,7 +50,9 @@ def list_models(
     if flt.active is not None:
         query = query.where(MLModel.is_active.is_(flt.active))
     rows = session.scalars(
-        query.order_by(MLModel.created_at.desc(), MLModel.version.desc()).limit(limit).offset(offset)
+        query.order_by(MLModel.created_at.desc(), MLModel.version.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return list(rows), _count(session, query)
 
@@ -86,16 +88,16 @@ def list_anomalies(
 ) -> tuple[list[AnomalyDetection], int]:
     """A page of anomalies, newest reading first, and the total."""
     query = select(AnomalyDetection)
-    conditions = [
-        (flt.device_id, lambda v: AnomalyDetection.device_id == v),
-        (flt.metric_name, lambda v: AnomalyDetection.metric_name == v),
-        (flt.since_ms, lambda v: AnomalyDetection.ts >= v),
-        (flt.until_ms, lambda v: AnomalyDetection.ts <= v),
-        (flt.min_score, lambda v: AnomalyDetection.anomaly_score >= v),
-    ]
-    for value, condition in conditions:
-        if value is not None:
-            query = query.where(condition(value))
+    if flt.device_id is not None:
+        query = query.where(AnomalyDetection.device_id == flt.device_id)
+    if flt.metric_name is not None:
+        query = query.where(AnomalyDetection.metric_name == flt.metric_name)
+    if flt.since_ms is not None:
+        query = query.where(AnomalyDetection.ts >= flt.since_ms)
+    if flt.until_ms is not None:
+        query = query.where(AnomalyDetection.ts <= flt.until_ms)
+    if flt.min_score is not None:
+        query = query.where(AnomalyDetection.anomaly_score >= flt.min_score)
     rows = session.scalars(
         query.order_by(AnomalyDetection.ts.desc(), AnomalyDetection.id).limit(limit).offset(offset)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 Clock = Callable[[], float]
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,19 +51,33 @@ class MemoryCounterStore:
 
 
 class RedisCounterStore:
-    """Counters shared by every API process through Redis."""
+    """Counters shared by every API process through Redis.
+
+    When Redis cannot be reached the limiter keeps working on per-process counters
+    (logged), so an outage of the cache does not take the API down with it.
+    """
 
     def __init__(self, url: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=2)
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._fallback = MemoryCounterStore()
+        self._failing = False
 
     def incr(self, key: str, window_s: int) -> int:
         """Add one hit to `key` (INCR + EXPIRE in one round trip)."""
-        pipe = self._redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window_s + 1)
-        count, _ = pipe.execute()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, window_s + 1)
+            count, _ = pipe.execute()
+        except self._errors as err:
+            if not self._failing:  # log the outage once, not on every request
+                _LOGGER.warning("Redis rate-limit counters unavailable (%s); counting locally", err)
+            self._failing = True
+            return self._fallback.incr(key, window_s)
+        self._failing = False
         return int(count)
 
 
@@ -69,7 +85,12 @@ class RateLimiter:
     """At most `limit` hits per key per `window_s` seconds."""
 
     def __init__(
-        self, store: CounterStore, *, scope: str, limit: int, window_s: int = 60,
+        self,
+        store: CounterStore,
+        *,
+        scope: str,
+        limit: int,
+        window_s: int = 60,
         clock: Clock = time.time,
     ) -> None:
         self._store = store

@@ -50,7 +50,7 @@ def write_rows(connection: Connection, rows: Sequence[Row]) -> int:
 
 
 def _sqlite_upsert(connection: Connection, rows: list[Row]) -> None:
-    statement = sqlite_insert(Telemetry.__table__)
+    statement = sqlite_insert(Telemetry)
     statement = statement.on_conflict_do_update(
         index_elements=["device_id", "metric_name", "ts"],
         set_={"value": statement.excluded.value},
@@ -87,7 +87,7 @@ def _copy_upsert(connection: Connection, rows: list[Row]) -> None:
 
 
 def _pg_small_upsert(connection: Connection, rows: list[Row]) -> None:
-    statement = pg_insert(Telemetry.__table__)
+    statement = pg_insert(Telemetry)
     statement = statement.on_conflict_do_update(
         index_elements=["device_id", "metric_name", "ts"],
         set_={"value": statement.excluded.value},

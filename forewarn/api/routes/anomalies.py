@@ -35,9 +35,15 @@ def anomalies(
     rows, total = list_anomalies(session, flt, limit, offset)
     data = [
         AnomalyPublic(
-            id=r.id, model_id=r.model_id, device_id=r.device_id, metric_name=r.metric_name,
-            value=r.value, anomaly_score=r.anomaly_score, threshold=r.threshold,
-            ts=ms_to_datetime(r.ts), detected_at=r.detected_at,
+            id=r.id,
+            model_id=r.model_id,
+            device_id=r.device_id,
+            metric_name=r.metric_name,
+            value=r.value,
+            anomaly_score=r.anomaly_score,
+            threshold=r.threshold,
+            ts=ms_to_datetime(r.ts),
+            detected_at=r.detected_at,
         )
         for r in rows
     ]

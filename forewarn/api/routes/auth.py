@@ -19,8 +19,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     "/login",
     response_model=TokenResponse,
     summary="Log in",
-    responses={401: {"description": "Wrong email or password"},
-               429: {"description": "Too many attempts"}},
+    responses={
+        401: {"description": "Wrong email or password"},
+        429: {"description": "Too many attempts"},
+    },
 )
 def login(
     body: LoginRequest, request: Request, runtime: RuntimeDep, session: SessionDep

@@ -16,8 +16,7 @@ from forewarn.services import devices
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 
-@router.get("", response_model=Page[DevicePublic], dependencies=[AnyUser],
-            summary="List devices")
+@router.get("", response_model=Page[DevicePublic], dependencies=[AnyUser], summary="List devices")
 def list_devices(
     session: SessionDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
@@ -29,29 +28,40 @@ def list_devices(
     return Page(data=[devices.to_public(r) for r in rows], count=total)
 
 
-@router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED,
-             dependencies=[Admin], summary="Register a device")
+@router.post(
+    "",
+    response_model=DevicePublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Admin],
+    summary="Register a device",
+)
 def create_device(body: DeviceCreate, session: SessionDep) -> DevicePublic:
     """Register a device; the response carries its id."""
     return devices.to_public(devices.create_device(session, body))
 
 
-@router.get("/{device_id}", response_model=DevicePublic, dependencies=[AnyUser],
-            summary="Get a device")
+@router.get(
+    "/{device_id}", response_model=DevicePublic, dependencies=[AnyUser], summary="Get a device"
+)
 def get_device(device_id: uuid.UUID, session: SessionDep) -> DevicePublic:
     """One device."""
     return devices.to_public(devices.get_device(session, device_id))
 
 
-@router.patch("/{device_id}", response_model=DevicePublic, dependencies=[Admin],
-              summary="Update a device")
+@router.patch(
+    "/{device_id}", response_model=DevicePublic, dependencies=[Admin], summary="Update a device"
+)
 def update_device(device_id: uuid.UUID, body: DeviceUpdate, session: SessionDep) -> DevicePublic:
     """Change name, type, location or metadata."""
     return devices.to_public(devices.update_device(session, device_id, body))
 
 
-@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Admin],
-               summary="Delete a device")
+@router.delete(
+    "/{device_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Admin],
+    summary="Delete a device",
+)
 def delete_device(device_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> None:
     """Remove a device with its telemetry, models (and their files) and anomalies."""
     devices.delete_device(session, device_id)

@@ -28,5 +28,6 @@ def health(session: SessionDep) -> Health:
         database = "ok"
     except Exception:  # reported, not raised: health must answer even when the DB is down
         database = "unreachable"
-    return Health(status="ok" if database == "ok" else "degraded", version=__version__,
-                  database=database)
+    return Health(
+        status="ok" if database == "ok" else "degraded", version=__version__, database=database
+    )

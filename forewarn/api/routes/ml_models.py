@@ -22,8 +22,10 @@ router = APIRouter(prefix="/ml/models", tags=["ml"])
     status_code=status.HTTP_201_CREATED,
     dependencies=[Operator],
     summary="Train a model for a series",
-    responses={404: {"description": "Unknown device"},
-               422: {"description": "Invalid field, or too few readings in the window"}},
+    responses={
+        404: {"description": "Unknown device"},
+        422: {"description": "Invalid field, or too few readings in the window"},
+    },
 )
 def train(body: TrainRequest, session: SessionDep, runtime: RuntimeDep) -> ModelPublic:
     """Fit on the window's readings; the new version becomes the series' active model."""
@@ -57,16 +59,18 @@ def list_models(
     return Page(data=[ModelPublic.model_validate(r) for r in rows], count=total)
 
 
-@router.get("/{model_id}", response_model=ModelPublic, dependencies=[AnyUser],
-            summary="Get a model")
+@router.get(
+    "/{model_id}", response_model=ModelPublic, dependencies=[AnyUser], summary="Get a model"
+)
 def get_model(model_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> ModelPublic:
     """One model version with its usage counters."""
     runtime.usage.flush()
     return ModelPublic.model_validate(catalog.get_model(session, model_id))
 
 
-@router.delete("/{model_id}", response_model=ModelPublic, dependencies=[Operator],
-               summary="Deactivate a model")
+@router.delete(
+    "/{model_id}", response_model=ModelPublic, dependencies=[Operator], summary="Deactivate a model"
+)
 def delete_model(
     model_id: uuid.UUID,
     session: SessionDep,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter
@@ -22,23 +23,34 @@ from forewarn.schemas.ml import (
 
 router = APIRouter(prefix="/ml", tags=["ml"], dependencies=[Operator])
 
-_NO_MODEL = {404: {"description": "The series has no active model"}}
+_NO_MODEL: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The series has no active model"}
+}
 
 
-@router.post("/predict", response_model=PredictResponse, responses=_NO_MODEL,
-             summary="Score one value")
+@router.post(
+    "/predict", response_model=PredictResponse, responses=_NO_MODEL, summary="Score one value"
+)
 def predict(body: PredictRequest, session: SessionDep, runtime: RuntimeDep) -> PredictResponse:
     """Score a value with the series' active model; anomalies are stored."""
     model, score, is_anomaly = runtime.scorer.score_one(
         session, body.device_id, body.metric_name, body.value, body.timestamp
     )
-    return PredictResponse(is_anomaly=is_anomaly, anomaly_score=score,
-                           threshold=model.threshold, model_id=model.id,
-                           model_version=model.version)
+    return PredictResponse(
+        is_anomaly=is_anomaly,
+        anomaly_score=score,
+        threshold=model.threshold,
+        model_id=model.id,
+        model_version=model.version,
+    )
 
 
-@router.post("/predict/batch", response_model=BatchPredictResponse, responses=_NO_MODEL,
-             summary="Score many values")
+@router.post(
+    "/predict/batch",
+    response_model=BatchPredictResponse,
+    responses=_NO_MODEL,
+    summary="Score many values",
+)
 def predict_batch(
     body: BatchPredictRequest, session: SessionDep, runtime: RuntimeDep
 ) -> BatchPredictResponse:
@@ -58,23 +70,32 @@ def _score_series(
 ) -> BatchPredictResponse:
     now = now_ms()
     inputs = [
-        SeriesInput(s.device_id, s.metric_name, np.asarray(s.values, dtype=np.float64),
-                    np.asarray(s.timestamps or [now] * len(s.values), dtype=np.int64))
+        SeriesInput(
+            s.device_id,
+            s.metric_name,
+            np.asarray(s.values, dtype=np.float64),
+            np.asarray(s.timestamps or [now] * len(s.values), dtype=np.int64),
+        )
         for s in series
     ]
     scored = runtime.scorer.score_many(session, inputs)
     out = [_series_prediction(s, r) for s, r in zip(series, scored, strict=True)]
     return BatchPredictResponse(
-        series=out, count=sum(len(s.values) for s in series),
+        series=out,
+        count=sum(len(s.values) for s in series),
         anomaly_count=sum(int(r.is_anomaly.sum()) for r in scored),
     )
 
 
 def _series_prediction(s: SeriesValues, r: SeriesScores) -> SeriesPrediction:
     return SeriesPrediction(
-        device_id=s.device_id, metric_name=s.metric_name, model_id=r.model.id,
-        model_version=r.model.version, threshold=r.model.threshold,
-        anomaly_scores=r.scores.tolist(), is_anomaly=r.is_anomaly.tolist(),
+        device_id=s.device_id,
+        metric_name=s.metric_name,
+        model_id=r.model.id,
+        model_version=r.model.version,
+        threshold=r.model.threshold,
+        anomaly_scores=r.scores.tolist(),
+        is_anomaly=r.is_anomaly.tolist(),
     )
 
 
@@ -86,9 +107,12 @@ def _score_items(
         groups[(item.device_id, item.metric_name)].append(index)
     now = now_ms()
     inputs = [
-        SeriesInput(device, metric,
-                    np.fromiter((items[i].value for i in idx), np.float64, len(idx)),
-                    np.fromiter((items[i].timestamp or now for i in idx), np.int64, len(idx)))
+        SeriesInput(
+            device,
+            metric,
+            np.fromiter((items[i].value for i in idx), np.float64, len(idx)),
+            np.fromiter((items[i].timestamp or now for i in idx), np.int64, len(idx)),
+        )
         for (device, metric), idx in groups.items()
     ]
     scored = runtime.scorer.score_many(session, inputs)
@@ -96,9 +120,13 @@ def _score_items(
     for idx, r in zip(groups.values(), scored, strict=True):
         for position, i in enumerate(idx):
             results[i] = PredictResponse(
-                is_anomaly=bool(r.is_anomaly[position]), anomaly_score=float(r.scores[position]),
-                threshold=r.model.threshold, model_id=r.model.id, model_version=r.model.version,
+                is_anomaly=bool(r.is_anomaly[position]),
+                anomaly_score=float(r.scores[position]),
+                threshold=r.model.threshold,
+                model_id=r.model.id,
+                model_version=r.model.version,
             )
     done = [r for r in results if r is not None]
-    return BatchPredictResponse(results=done, count=len(done),
-                                anomaly_count=sum(r.is_anomaly for r in done))
+    return BatchPredictResponse(
+        results=done, count=len(done), anomaly_count=sum(r.is_anomaly for r in done)
+    )

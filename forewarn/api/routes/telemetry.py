@@ -42,8 +42,10 @@ def _to_rows(device_id: uuid.UUID, readings: list[Reading]) -> list[Row]:
     response_model=IngestResult,
     dependencies=[Operator],
     summary="Ingest readings",
-    responses={404: {"description": "Unknown device"},
-               422: {"description": "A field is invalid; nothing was written"}},
+    responses={
+        404: {"description": "Unknown device"},
+        422: {"description": "A field is invalid; nothing was written"},
+    },
 )
 def ingest(
     device_id: uuid.UUID,
@@ -69,8 +71,9 @@ def read(
     metric: Annotated[MetricName | None, Query(description="Only this metric")] = None,
     start: Annotated[QueryTime, Query(description="From (epoch ms or ISO 8601)")] = None,
     end: Annotated[QueryTime, Query(description="Until (epoch ms or ISO 8601)")] = None,
-    interval_s: Annotated[int | None, Query(ge=1, le=366 * 86400,
-                                            description="Bucket size for downsampling")] = None,
+    interval_s: Annotated[
+        int | None, Query(ge=1, le=366 * 86400, description="Bucket size for downsampling")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ) -> TelemetryPage:
     """Readings newest first, or per-metric buckets (avg/min/max/count) with `interval_s`."""
@@ -79,11 +82,22 @@ def read(
         raise InvalidInputError(("query", "start"), "start must not be after end")
     q = RangeQuery(device_id, metric, start, end, limit)
     if interval_s is None:
-        points = [TelemetryPoint(metric_name=m, ts=ms_to_datetime(t), value=v)
-                  for m, t, v in read_points(session, q)]
+        points = [
+            TelemetryPoint(metric_name=m, ts=ms_to_datetime(t), value=v)
+            for m, t, v in read_points(session, q)
+        ]
         return TelemetryPage(device_id=device_id, data=points, count=len(points))
-    buckets = [TelemetryBucket(metric_name=b.metric_name, ts=ms_to_datetime(b.ts), avg=b.avg,
-                               min=b.min, max=b.max, count=b.count)
-               for b in read_buckets(session, q, interval_s * 1000)]
-    return TelemetryPage(device_id=device_id, interval_s=interval_s, data=buckets,
-                         count=len(buckets))
+    buckets = [
+        TelemetryBucket(
+            metric_name=b.metric_name,
+            ts=ms_to_datetime(b.ts),
+            avg=b.avg,
+            min=b.min,
+            max=b.max,
+            count=b.count,
+        )
+        for b in read_buckets(session, q, interval_s * 1000)
+    ]
+    return TelemetryPage(
+        device_id=device_id, interval_s=interval_s, data=buckets, count=len(buckets)
+    )

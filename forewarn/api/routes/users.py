@@ -26,8 +26,9 @@ def list_users(
     return Page(data=[UserPublic.model_validate(r) for r in rows], count=total)
 
 
-@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
-             summary="Create a user")
+@router.post(
+    "", response_model=UserPublic, status_code=status.HTTP_201_CREATED, summary="Create a user"
+)
 def create_user(body: UserCreate, session: SessionDep) -> UserPublic:
     """Add a user with a role."""
     return UserPublic.model_validate(users.create_user(session, body))
