@@ -33,6 +33,18 @@ class LoginRequest(BaseModel):
 class TokenResponse(BaseModel):
     """A bearer token and its lifetime in seconds."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIs...",
+                    "token_type": "bearer",
+                    "expires_in": 3600,
+                }
+            ]
+        }
+    )
+
     access_token: str
     token_type: str = "bearer"
     expires_in: int
@@ -62,7 +74,20 @@ class UserUpdate(BaseModel):
 class UserPublic(UserBase):
     """A user as the API shows it (never the hash)."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0d6f5b8e-1c2a-4f3b-9e7d-5a4c3b2a1f0e",
+                    "email": "operator@example.com",
+                    "role": "operator",
+                    "is_active": True,
+                    "created_at": "2026-11-26T08:00:00Z",
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     is_active: bool

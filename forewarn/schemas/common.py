@@ -48,9 +48,7 @@ def _iso_to_ms(text: str) -> int:
 
 def _check_range(ts: int) -> int:
     if ts < MIN_TS_MS:
-        raise ValueError(
-            "timestamp is before 2000-01-01; send epoch milliseconds, not seconds"
-        )
+        raise ValueError("timestamp is before 2000-01-01; send epoch milliseconds, not seconds")
     if ts > time.time() * 1000 + MAX_FUTURE_MS:
         raise ValueError("timestamp is more than 24 hours in the future")
     return ts

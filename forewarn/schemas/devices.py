@@ -51,5 +51,20 @@ class DeviceUpdate(BaseModel):
 class DevicePublic(DeviceBase):
     """A device as the API shows it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c",
+                    "name": "Temperature Sensor 01",
+                    "type": "environmental",
+                    "location": "Hall A",
+                    "metadata": {"vendor": "Bosch", "model": "BME280"},
+                    "created_at": "2026-11-26T08:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     created_at: datetime

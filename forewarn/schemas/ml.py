@@ -29,7 +29,8 @@ class TrainRequest(BaseModel):
     metric_name: MetricName
     training_window_days: Annotated[int, Field(ge=1, le=3650)] = 7
     contamination: Annotated[float, Field(gt=0, le=0.5)] | Literal["auto"] | None = Field(
-        default=None, description='Expected share of anomalies, (0, 0.5] or "auto"; default from settings.'
+        default=None,
+        description='Expected share of anomalies, (0, 0.5] or "auto"; default from settings.',
     )
     n_estimators: Annotated[int, Field(ge=10, le=1000)] | None = None
     training_end: TimestampMs | None = Field(
@@ -41,7 +42,32 @@ class TrainRequest(BaseModel):
 class ModelPublic(BaseModel):
     """A model version and its usage."""
 
-    model_config = ConfigDict(from_attributes=True, protected_namespaces=())
+    model_config = ConfigDict(
+        from_attributes=True,
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9b1f0c2e-4d3a-4b8e-8f1a-6c2d9e7b5a41",
+                    "device_id": _DEVICE,
+                    "metric_name": "temperature",
+                    "version": 3,
+                    "algorithm": "isolation_forest",
+                    "parameters": {"n_estimators": 100, "contamination": 0.01, "seed": 0},
+                    "training_start": "2026-11-19T08:00:00Z",
+                    "training_end": "2026-11-26T08:00:00Z",
+                    "sample_count": 10080,
+                    "threshold": 0.677,
+                    "artifact_size": 61234,
+                    "created_at": "2026-11-26T08:00:02Z",
+                    "last_used_at": "2026-11-26T09:12:44Z",
+                    "prediction_count": 5230,
+                    "anomaly_count": 12,
+                    "is_active": True,
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     device_id: uuid.UUID
@@ -80,7 +106,20 @@ class PredictRequest(BaseModel):
 class PredictResponse(BaseModel):
     """The verdict on one value: score in 0..1, higher is more anomalous."""
 
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "is_anomaly": True,
+                    "anomaly_score": 0.736,
+                    "threshold": 0.677,
+                    "model_id": "9b1f0c2e-4d3a-4b8e-8f1a-6c2d9e7b5a41",
+                    "model_version": 3,
+                }
+            ]
+        },
+    )
 
     is_anomaly: bool
     anomaly_score: float
@@ -114,8 +153,15 @@ class BatchPredictRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"items": [{"device_id": _DEVICE, "metric_name": "temperature", "value": 24.8}]},
-                {"series": [{"device_id": _DEVICE, "metric_name": "temperature",
-                             "values": [24.8, 25.0, 45.0]}]},
+                {
+                    "series": [
+                        {
+                            "device_id": _DEVICE,
+                            "metric_name": "temperature",
+                            "values": [24.8, 25.0, 45.0],
+                        }
+                    ]
+                },
             ]
         },
     )
@@ -147,6 +193,28 @@ class SeriesPrediction(BaseModel):
 class BatchPredictResponse(BaseModel):
     """Verdicts in request order, in the form that was sent."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "series": [
+                        {
+                            "device_id": _DEVICE,
+                            "metric_name": "temperature",
+                            "model_id": "9b1f0c2e-4d3a-4b8e-8f1a-6c2d9e7b5a41",
+                            "model_version": 3,
+                            "threshold": 0.677,
+                            "anomaly_scores": [0.49, 0.51, 0.736],
+                            "is_anomaly": [False, False, True],
+                        }
+                    ],
+                    "count": 3,
+                    "anomaly_count": 1,
+                }
+            ]
+        }
+    )
+
     results: list[PredictResponse] | None = None
     series: list[SeriesPrediction] | None = None
     count: int
@@ -156,7 +224,24 @@ class BatchPredictResponse(BaseModel):
 class AnomalyPublic(BaseModel):
     """A stored anomaly."""
 
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5e0c1a7b-2f4d-4c3e-8b9a-0d1e2f3a4b5c",
+                    "model_id": "9b1f0c2e-4d3a-4b8e-8f1a-6c2d9e7b5a41",
+                    "device_id": _DEVICE,
+                    "metric_name": "temperature",
+                    "value": 45.0,
+                    "anomaly_score": 0.736,
+                    "threshold": 0.677,
+                    "ts": "2026-11-26T09:12:44Z",
+                    "detected_at": "2026-11-26T09:12:44.120Z",
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     model_id: uuid.UUID

@@ -34,6 +34,12 @@ class Reading(BaseModel):
 class IngestResult(BaseModel):
     """How many readings (metric values) were stored."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"device_id": "3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c", "readings": 3}]
+        }
+    )
+
     device_id: uuid.UUID
     readings: int = Field(description="Number of metric values written.")
 
