@@ -50,8 +50,7 @@ class CompactForest:
 class FlatForest:
     """All trees in shared node arrays; leaves point to themselves so walks need no masks."""
 
-    left: IntpArray
-    right: IntpArray
+    children: IntpArray  # interleaved: left of node i at 2i, right at 2i + 1
     feature: IntpArray
     threshold: F32Array
     nan_left: npt.NDArray[np.bool_]
@@ -63,7 +62,7 @@ class FlatForest:
     @property
     def nbytes(self) -> int:
         """Bytes held by the node arrays."""
-        arrays = (self.left, self.right, self.feature, self.threshold, self.nan_left)
+        arrays = (self.children, self.feature, self.threshold, self.nan_left)
         return sum(a.nbytes for a in arrays) + self.leaf_value.nbytes + self.roots.nbytes
 
 
@@ -192,8 +191,7 @@ def _assemble(
     leaf_value[leaves] = depth[leaves] + average_path_length(samples[leaves]) - 1.0
     n_trees = len(compact.node_counts)
     return FlatForest(
-        left=left,
-        right=right,
+        children=np.stack([left, right], axis=1).ravel(),
         feature=np.where(leaves, 0, compact.feature).astype(np.intp),
         threshold=threshold,
         # Trees fitted without NaN send a missing value to the child that saw more samples.
@@ -220,5 +218,5 @@ def _check_compact(compact: CompactForest) -> None:
         raise ForestFormatError("threshold and leaf_samples do not match the tree shapes")
     if feature.min() < LEAF or feature.max() >= compact.n_features:
         raise ForestFormatError(f"feature indices must be below n_features={compact.n_features}")
-    if not np.isfinite(compact.threshold).all() or compact.max_samples < 1:
-        raise ForestFormatError("thresholds must be finite and max_samples positive")
+    if not np.isfinite(compact.threshold).all() or min(compact.max_samples, compact.n_features) < 1:
+        raise ForestFormatError("thresholds must be finite, max_samples and n_features positive")

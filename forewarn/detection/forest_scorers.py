@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from bisect import bisect_left
@@ -9,10 +10,10 @@ from bisect import bisect_left
 import numpy as np
 import numpy.typing as npt
 
-from forewarn.detection.flat_forest import F32Array, F64Array, FlatForest
+from forewarn.detection.flat_forest import F32Array, F64Array, FlatForest, IntpArray
 
 # Rows per traversal chunk: bounds the (n_trees, rows) index arrays to a few MB.
-_CHUNK_ROWS = 4096
+_CHUNK_ROWS = 1024
 _FLOAT32 = struct.Struct("f")
 
 
@@ -25,30 +26,33 @@ def finish_scores(path_sums: F64Array, denominator: float) -> F64Array:
     return scores
 
 
-def tree_path_lengths(forest: FlatForest, rows: F32Array) -> F64Array:
-    """Path length of every row in every tree, shape (n_trees, n_rows)."""
-    n_rows, n_features = rows.shape
+def walk(forest: FlatForest, node: IntpArray, rows: F32Array, row: IntpArray) -> IntpArray:
+    """Leaf reached by each walker, starting at `node` and reading row `row` of `rows`."""
     flat = rows.ravel()
-    row_base = (np.arange(n_rows, dtype=np.intp) * n_features)[np.newaxis, :]
-    node = np.repeat(forest.roots[:, np.newaxis], n_rows, axis=1)
+    base = row * rows.shape[1]
     check_nan = bool(np.isnan(flat).any())
     for _ in range(forest.max_depth):
-        value = flat[row_base + forest.feature[node]]
-        go_left = value <= forest.threshold[node]
+        value = flat[base + forest.feature[node]]
+        go_right = value > forest.threshold[node]
         if check_nan:
-            go_left |= np.isnan(value) & forest.nan_left[node]
-        node = np.where(go_left, forest.left[node], forest.right[node])
-    return forest.leaf_value[node]
+            # NaN compares false both ways; scikit-learn routes it by nan_left instead.
+            go_right = np.where(np.isnan(value), ~forest.nan_left[node], go_right)
+        node = forest.children[2 * node + go_right]
+    return node
 
 
 def path_sums(forest: FlatForest, rows: F32Array) -> F64Array:
     """Sum of path lengths over trees, added tree by tree in forest order."""
     sums = np.zeros(len(rows))
     for start in range(0, len(rows), _CHUNK_ROWS):
-        chunk = sums[start : start + _CHUNK_ROWS]
-        # Summing one tree at a time keeps scikit-learn's rounding, unlike a pairwise sum.
-        for per_tree in tree_path_lengths(forest, rows[start : start + _CHUNK_ROWS]):
-            chunk += per_tree
+        chunk = rows[start : start + _CHUNK_ROWS]
+        row = np.arange(len(chunk), dtype=np.intp)[np.newaxis, :]
+        node = np.repeat(forest.roots[:, np.newaxis], len(chunk), axis=1)
+        per_tree = forest.leaf_value[walk(forest, node, chunk, row)]
+        target = sums[start : start + _CHUNK_ROWS]
+        # One tree at a time keeps scikit-learn's rounding, unlike numpy's pairwise sum.
+        for lengths in per_tree:
+            target += lengths
     return sums
 
 
@@ -79,11 +83,9 @@ class StepScorer:
 
     def __init__(self, forest: FlatForest) -> None:
         """Compile the forest into thresholds and per-interval scores."""
-        internal = forest.left != np.arange(len(forest.left))
-        self.thresholds: F32Array = np.unique(forest.threshold[internal])
-        probes = np.concatenate([self.thresholds, np.array([np.inf, np.nan], np.float32)])
-        sums = path_sums(forest, probes[:, np.newaxis])
-        self.table: F64Array = finish_scores(sums, forest.denominator)
+        self.thresholds: F32Array = np.unique(forest.threshold[_internal(forest)])
+        probes = np.concatenate([self.thresholds, np.array([np.inf], np.float32)])
+        self.table: F64Array = finish_scores(_step_sums(forest, probes), forest.denominator)
         self._nan_index = len(self.table) - 1
         # Zero-copy sequence views: bisect and indexing return Python floats directly.
         self._threshold_view = self.thresholds.data
@@ -120,7 +122,43 @@ def compile_forest(forest: FlatForest, n_features: int) -> StepScorer | Traversa
     return StepScorer(forest) if n_features == 1 else TraversalScorer(forest)
 
 
-def as_float32(values: npt.ArrayLike) -> F32Array:
-    """Cast readings to float32 like scikit-learn: overflow becomes +/-inf silently."""
-    with np.errstate(over="ignore"):
-        return np.asarray(values).astype(np.float32, copy=False)
+def _internal(forest: FlatForest) -> npt.NDArray[np.bool_]:
+    is_internal: npt.NDArray[np.bool_] = forest.children[0::2] != np.arange(len(forest.feature))
+    return is_internal
+
+
+def _step_sums(forest: FlatForest, probes: F32Array) -> F64Array:
+    """Path sums at each probe and at NaN, tree by tree, via each tree's own steps."""
+    steps, values = _tree_steps(forest)
+    sums = np.zeros(len(probes) + 1)
+    for tree_steps, tree_values in zip(steps, values, strict=True):
+        # A probe falls in the same tree interval as that interval's own representative.
+        local = np.searchsorted(tree_steps, probes, side="left")
+        sums += tree_values[np.append(local, len(tree_values) - 1)]
+    return sums
+
+
+def _tree_steps(forest: FlatForest) -> tuple[list[F32Array], list[F64Array]]:
+    """Per tree: its sorted thresholds, and path lengths per interval, then +inf and NaN."""
+    value, tree = _tree_probes(forest)
+    walker = np.arange(len(value), dtype=np.intp)
+    leaf = walk(forest, forest.roots[tree], value[:, np.newaxis], walker)
+    bounds = np.searchsorted(tree, np.arange(len(forest.roots) + 1)).tolist()
+    spans = list(itertools.pairwise(bounds))
+    return [value[a : b - 2] for a, b in spans], [forest.leaf_value[leaf[a:b]] for a, b in spans]
+
+
+def _tree_probes(forest: FlatForest) -> tuple[F32Array, IntpArray]:
+    """Each tree's unique thresholds in order, then +inf and NaN, grouped by tree."""
+    n_trees = len(forest.roots)
+    tree_of_node = np.searchsorted(forest.roots, np.arange(len(forest.feature)), "right") - 1
+    internal = _internal(forest)
+    value = np.concatenate(
+        [forest.threshold[internal], np.full(n_trees, np.inf), np.full(n_trees, np.nan)]
+    ).astype(np.float32)
+    tree = np.concatenate([tree_of_node[internal], np.arange(n_trees), np.arange(n_trees)])
+    order = np.lexsort((value, tree))  # NaN sorts last within each tree
+    value, tree = value[order], tree[order]
+    keep = np.ones(len(value), dtype=bool)
+    keep[1:] = (tree[1:] != tree[:-1]) | (value[1:] != value[:-1])
+    return value[keep], tree[keep]

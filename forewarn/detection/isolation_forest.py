@@ -21,13 +21,13 @@ from forewarn.detection.flat_forest import (
 from forewarn.detection.forest_scorers import (
     StepScorer,
     TraversalScorer,
-    as_float32,
     compile_forest,
 )
 from forewarn.errors import ForewarnError, InvalidInputError
 
 FORMAT_VERSION = 1
 _ARRAY_KEYS = ("feature", "threshold", "leaf_samples", "node_counts")
+_PARAM_NAMES = ("n_estimators", "contamination", "max_samples", "seed")
 _SCALAR_KEYS = ("max_samples", "n_features", "decision_threshold", "n_samples_fit")
 
 
@@ -88,12 +88,7 @@ class IsolationForestDetector:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        return {
-            "n_estimators": self.n_estimators,
-            "contamination": self.contamination,
-            "max_samples": self.max_samples,
-            "seed": self.seed,
-        }
+        return {name: _plain(getattr(self, name)) for name in _PARAM_NAMES}
 
     def fit(self, X: npt.ArrayLike) -> Self:
         """Learn the trees and the decision threshold from training readings."""
@@ -164,8 +159,9 @@ class IsolationForestDetector:
             max_samples=int(arrays["max_samples"]),
             n_features=int(arrays["n_features"]),
         )
-        defaults = {"n_estimators": len(forest.node_counts)}
-        detector = cls(**{**defaults, **(params or {})})
+        # Artifact meta may hold more than constructor params (e.g. the training window).
+        known = {k: v for k, v in (params or {}).items() if k in _PARAM_NAMES}
+        detector = cls(**{"n_estimators": len(forest.node_counts), **known})
         threshold = float(arrays["decision_threshold"])
         detector._set_learned(forest, threshold, int(arrays["n_samples_fit"]))
         return detector
@@ -186,7 +182,7 @@ class IsolationForestDetector:
             ) from None
 
     def _scoring_rows(self, X: npt.ArrayLike) -> F32Array:
-        rows = as_float32(X)
+        rows = _as_float32(X)
         if rows.ndim == 1 and self.n_features_in_ == 1:
             rows = rows.reshape(-1, 1)
         if rows.ndim != 2 or rows.shape[1] != self.n_features_in_:
@@ -209,8 +205,24 @@ class IsolationForestDetector:
             raise InvalidInputError(["seed"], "must be an integer")
 
 
+def _as_float32(X: npt.ArrayLike) -> F32Array:
+    # The trees compare float32 values, as scikit-learn casts; overflow becomes +/-inf.
+    try:
+        with np.errstate(over="ignore"):
+            return np.asarray(X).astype(np.float32, copy=False)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(["readings"], f"readings must be numbers: {err}") from err
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars are not JSON-serialisable; plain int/float are.
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value) if isinstance(value, numbers.Real) else value
+
+
 def _training_rows(X: npt.ArrayLike) -> F32Array:
-    rows = as_float32(X)
+    rows = _as_float32(X)
     if rows.ndim == 1:
         rows = rows.reshape(-1, 1)
     if rows.ndim != 2 or rows.shape[0] < 2 or rows.shape[1] < 1:
