@@ -6,17 +6,18 @@ from typing import Annotated
 
 import typer
 
-from forewarn.cli import imports, train, users
+from forewarn.cli import demo, imports, train, users
 from forewarn.cli.common import configure_logging, console, load_settings, open_runtime
 
-app = typer.Typer(help="Forewarn: predictive-maintenance telemetry and anomaly detection.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Forewarn: predictive-maintenance telemetry and anomaly detection.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users.app, name="user")
 app.command("train")(train.train)
 app.command("import-csv")(imports.import_csv)
-
+app.command("demo")(demo.demo)
 
 
 @app.command()
