@@ -82,7 +82,13 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     )
     usage = UsageTracker(sessions, settings.usage_flush_interval_s)
     return Runtime(
-        settings=settings, engine=engine, sessions=sessions, secret=secret, artifact_key=key,
-        limits=_rate_limits(settings), registry=registry, usage=usage,
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        secret=secret,
+        artifact_key=key,
+        limits=_rate_limits(settings),
+        registry=registry,
+        usage=usage,
         scorer=Scorer(registry, usage),
     )

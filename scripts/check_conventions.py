@@ -10,8 +10,11 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "forewarn"
 RULES = (
     (re.compile(r"^\s*print\("), "print() outside the CLI", ("cli",)),
-    (re.compile(r"HTTPException|from fastapi|import fastapi"), "HTTP outside forewarn/api",
-     ("api", "cli")),
+    (
+        re.compile(r"HTTPException|from fastapi|import fastapi"),
+        "HTTP outside forewarn/api",
+        ("api", "cli"),
+    ),
     (re.compile(r"^\s*(import pickle|from pickle|import joblib)"), "pickle in the package", ()),
 )
 

@@ -78,8 +78,13 @@ def import_csv(
             err_console.print(f"[red]{err}; nothing was imported[/red]")
             raise typer.Exit(1) from err
         written = 0
-        with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,}"),
-                      TimeRemainingColumn(), console=console) as progress:
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            TextColumn("{task.completed:,}"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
             task = progress.add_task("import", total=len(rows))
             for start in range(0, len(rows), _CHUNK):
                 written += write_rows(session.connection(), rows[start : start + _CHUNK])

@@ -25,7 +25,9 @@ def train(
     with open_runtime() as runtime, runtime.sessions() as session:
         settings = runtime.settings
         spec = TrainSpec(
-            device_id=device_id, metric_name=metric, window_days=days,
+            device_id=device_id,
+            metric_name=metric,
+            window_days=days,
             contamination=contamination or settings.default_contamination,
             n_estimators=n_estimators or settings.default_n_estimators,
         )

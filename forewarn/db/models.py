@@ -86,9 +86,7 @@ class MLModel(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    device_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("devices.id", ondelete="CASCADE")
-    )
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("devices.id", ondelete="CASCADE"))
     metric_name: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer)
     algorithm: Mapped[str] = mapped_column(String(64))
@@ -117,10 +115,10 @@ class AnomalyDetection(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    model_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("ml_models.id", ondelete="CASCADE"))
-    device_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("devices.id", ondelete="CASCADE")
+    model_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("ml_models.id", ondelete="CASCADE")
     )
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("devices.id", ondelete="CASCADE"))
     metric_name: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     anomaly_score: Mapped[float] = mapped_column(Float)

@@ -105,7 +105,8 @@ def list_anomalies(
 
 
 def purge_device_artifacts(registry: ModelRegistry, device_id: uuid.UUID) -> None:
-    """Delete every artifact file of a removed device."""
+    """Forget a removed device's cached models and delete its artifact files."""
+    registry.invalidate_device(device_id)
     folder = registry.model_dir / str(device_id)
     if folder.is_dir():
         shutil.rmtree(folder, ignore_errors=True)

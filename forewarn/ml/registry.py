@@ -94,6 +94,11 @@ class ModelRegistry:
         """Forget the cached active model of a series (after train or delete)."""
         self._active.pop((device_id, metric_name), None)
 
+    def invalidate_device(self, device_id: uuid.UUID) -> None:
+        """Forget the cached active models of every series of a device (after its deletion)."""
+        for key in [key for key in list(self._active) if key[0] == device_id]:
+            self._active.pop(key, None)
+
     def forget(self, model_id: uuid.UUID) -> None:
         """Drop a loaded detector (after its artifact was purged)."""
         with self._lock:

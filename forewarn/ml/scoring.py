@@ -49,7 +49,11 @@ class Scorer:
         self._usage = usage
 
     def score_one(
-        self, session: Session, device_id: uuid.UUID, metric_name: str, value: float,
+        self,
+        session: Session,
+        device_id: uuid.UUID,
+        metric_name: str,
+        value: float,
         ts_ms: int | None,
     ) -> tuple[ActiveModel, float, bool]:
         """Score a single value (the hot path: no arrays, no sklearn)."""
@@ -78,7 +82,9 @@ class Scorer:
             session.execute(insert(AnomalyDetection), rows)
             session.commit()
         for result in results:
-            self._usage.record(result.model.id, len(result.scores), int(result.is_anomaly.sum()), at)
+            self._usage.record(
+                result.model.id, len(result.scores), int(result.is_anomaly.sum()), at
+            )
         return results
 
 
@@ -86,8 +92,14 @@ def _anomaly_row(
     model: ActiveModel, value: float, score: float, ts_ms: int, at: object
 ) -> AnomalyDetection:
     return AnomalyDetection(
-        model_id=model.id, device_id=model.device_id, metric_name=model.metric_name,
-        value=value, anomaly_score=score, threshold=model.threshold, ts=ts_ms, detected_at=at,
+        model_id=model.id,
+        device_id=model.device_id,
+        metric_name=model.metric_name,
+        value=value,
+        anomaly_score=score,
+        threshold=model.threshold,
+        ts=ts_ms,
+        detected_at=at,
     )
 
 
@@ -96,10 +108,15 @@ def _anomaly_dicts(
 ) -> list[dict[str, object]]:
     return [
         {
-            "id": uuid.uuid4(), "model_id": model.id, "device_id": model.device_id,
-            "metric_name": model.metric_name, "value": float(series.values[i]),
-            "anomaly_score": float(scores[i]), "threshold": model.threshold,
-            "ts": int(series.ts_ms[i]), "detected_at": at,
+            "id": uuid.uuid4(),
+            "model_id": model.id,
+            "device_id": model.device_id,
+            "metric_name": model.metric_name,
+            "value": float(series.values[i]),
+            "anomaly_score": float(scores[i]),
+            "threshold": model.threshold,
+            "ts": int(series.ts_ms[i]),
+            "detected_at": at,
         }
         for i in np.flatnonzero(flags)
     ]

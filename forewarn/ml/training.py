@@ -43,13 +43,13 @@ class TrainSpec:
     algorithm: str = "isolation_forest"
 
 
-def train_model(
-    session: Session, registry: ModelRegistry, key: bytes, spec: TrainSpec
-) -> MLModel:
+def train_model(session: Session, registry: ModelRegistry, key: bytes, spec: TrainSpec) -> MLModel:
     """Fit, store the signed artifact, then switch the series' active model atomically."""
     get_device(session, spec.device_id)
-    end_ms = spec.end_ms if spec.end_ms is not None else latest_ts(
-        session, spec.device_id, spec.metric_name
+    end_ms = (
+        spec.end_ms
+        if spec.end_ms is not None
+        else latest_ts(session, spec.device_id, spec.metric_name)
     )
     start_ms = (end_ms or 0) - spec.window_days * DAY_MS
     ts, values = read_series(session, spec.device_id, spec.metric_name, start_ms, end_ms or 0)
@@ -64,13 +64,18 @@ def train_model(
     size = save_artifact(
         registry.model_dir / relative,
         detector.to_arrays(),
-        {"model_id": str(model_id), "device_id": str(spec.device_id),
-         "metric_name": spec.metric_name, "parameters": parameters},
+        {
+            "model_id": str(model_id),
+            "device_id": str(spec.device_id),
+            "metric_name": spec.metric_name,
+            "parameters": parameters,
+        },
         key,
     )
     try:
-        model = _activate(session, spec, model_id, relative, size, detector, parameters,
-                          (int(ts[0]), int(ts[-1])))
+        model = _activate(
+            session, spec, model_id, relative, size, detector, parameters, (int(ts[0]), int(ts[-1]))
+        )
     except BaseException:
         (registry.model_dir / relative).unlink(missing_ok=True)
         raise
@@ -117,15 +122,25 @@ def _activate(
 ) -> MLModel:
     series = (MLModel.device_id == spec.device_id, MLModel.metric_name == spec.metric_name)
     version = (session.scalar(select(func.max(MLModel.version)).where(*series)) or 0) + 1
-    session.execute(update(MLModel).where(*series, MLModel.is_active.is_(True))
-                    .values(is_active=False))
+    session.execute(
+        update(MLModel).where(*series, MLModel.is_active.is_(True)).values(is_active=False)
+    )
     model = MLModel(
-        id=model_id, device_id=spec.device_id, metric_name=spec.metric_name, version=version,
-        algorithm=spec.algorithm, parameters=parameters,
-        training_start=ms_to_datetime(span[0]), training_end=ms_to_datetime(span[1]),
-        sample_count=detector.n_samples_fit_, threshold=float(detector.threshold_),
-        artifact_path=relative.as_posix(), artifact_size=size, is_active=True,
-        prediction_count=0, anomaly_count=0,
+        id=model_id,
+        device_id=spec.device_id,
+        metric_name=spec.metric_name,
+        version=version,
+        algorithm=spec.algorithm,
+        parameters=parameters,
+        training_start=ms_to_datetime(span[0]),
+        training_end=ms_to_datetime(span[1]),
+        sample_count=detector.n_samples_fit_,
+        threshold=float(detector.threshold_),
+        artifact_path=relative.as_posix(),
+        artifact_size=size,
+        is_active=True,
+        prediction_count=0,
+        anomaly_count=0,
     )
     session.add(model)
     try:

@@ -26,9 +26,7 @@ def to_public(device: Device) -> DevicePublic:
 
 def create_device(session: Session, data: DeviceCreate) -> Device:
     """Register a device."""
-    device = Device(
-        name=data.name, type=data.type, location=data.location, metadata_=data.metadata
-    )
+    device = Device(name=data.name, type=data.type, location=data.location, metadata_=data.metadata)
     session.add(device)
     session.commit()
     return device

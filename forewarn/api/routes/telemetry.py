@@ -28,6 +28,16 @@ router = APIRouter(prefix="/devices/{device_id}/telemetry", tags=["telemetry"])
 QueryTime = Annotated[int | None, BeforeValidator(parse_timestamp)]
 
 
+def _as_batch(value: object) -> object:
+    """One reading is a batch of one: errors then say `body[i]` instead of union branches."""
+    return [value] if isinstance(value, dict) else value
+
+
+ReadingBatch = Annotated[
+    list[Reading], BeforeValidator(_as_batch, json_schema_input_type=Reading | list[Reading])
+]
+
+
 def _to_rows(device_id: uuid.UUID, readings: list[Reading]) -> list[Row]:
     server_now = now_ms()
     return [
@@ -51,10 +61,10 @@ def ingest(
     device_id: uuid.UUID,
     session: SessionDep,
     runtime: RuntimeDep,
-    body: Annotated[Reading | list[Reading], Body()],
+    body: Annotated[ReadingBatch, Body()],
 ) -> IngestResult:
     """Store one reading or a list of them, all or nothing."""
-    readings = body if isinstance(body, list) else [body]
+    readings = body
     limit = runtime.settings.max_telemetry_batch
     if len(readings) > limit:
         raise InvalidInputError(("body",), f"batch has {len(readings)} readings; limit is {limit}")

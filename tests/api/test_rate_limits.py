@@ -1,0 +1,323 @@
+"""Rate limits over HTTP: per user, per client address, and on login attempts.
+
+The API's limiters read the wall clock in one-minute windows. A test must not sleep, so each
+scenario runs with fresh keys and is repeated (once) if a window boundary fell inside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+import redis
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from forewarn.api.app import create_app
+from forewarn.db.models import User
+from forewarn.runtime import Runtime, build_runtime
+from forewarn.security.roles import Role
+from forewarn.security.tokens import issue_token
+from forewarn.settings import Settings
+from tests.conftest import PASSWORD, make_settings, service_url
+
+WINDOW_S = 60
+HEALTH = "/api/v1/health"
+ME = "/api/v1/auth/me"
+LOGIN = "/api/v1/auth/login"
+
+T = TypeVar("T")
+Headers = dict[str, str]
+
+
+def in_one_window(scenario: Callable[[], T]) -> T:
+    """Run a scenario (fresh keys each run) until no window boundary fell inside it."""
+    for _ in range(2):
+        window = time.time() // WINDOW_S
+        outcome = scenario()
+        if time.time() // WINDOW_S == window:
+            return outcome
+    pytest.fail("a rate-limit window boundary fell inside the scenario twice")
+
+
+def fresh_ip() -> str:
+    """A client address no other test uses."""
+    return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+@functools.cache
+def _password_hash() -> str:
+    """An argon2id hash of PASSWORD at test-sized cost (login verifies with the hash's own
+    parameters, so seeded users log in quickly; the production cost is paid once elsewhere)."""
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+
+
+def add_user(runtime: Runtime) -> tuple[uuid.UUID, str, Headers]:
+    """A viewer with PASSWORD: its id, email and bearer headers."""
+    user = User(
+        email=f"viewer-{secrets.token_hex(4)}@example.com",
+        role="viewer",
+        password_hash=_password_hash(),
+    )
+    with runtime.sessions() as session:
+        session.add(user)
+        session.commit()
+    token = issue_token(runtime.secret, user.id, Role.VIEWER, timedelta(minutes=5))
+    return user.id, user.email, {"Authorization": f"Bearer {token}"}
+
+
+class Limited:
+    """Apps built on this test's database with chosen limits, and clients from any address."""
+
+    def __init__(self, tmp_path: Path, database_url: str, stack: ExitStack) -> None:
+        self._tmp_path = tmp_path
+        self._database_url = database_url
+        self._stack = stack
+        self._secret = secrets.token_urlsafe(40)
+
+    def app(self, **limits: object) -> tuple[FastAPI, Runtime]:
+        """An app whose runtime has these settings (e.g. rate_limit_user_per_minute=3)."""
+        settings: Settings = make_settings(
+            self._tmp_path, self._database_url, secret_key=self._secret, **limits
+        )
+        runtime = build_runtime(settings, migrate=False)
+        self._stack.callback(runtime.close)
+        return create_app(runtime, own_runtime=False), runtime
+
+    def client(self, app: FastAPI, ip: str = "testclient") -> TestClient:
+        """A client whose requests come from `ip`."""
+        client = TestClient(app, client=(ip, 50000))
+        self._stack.callback(client.close)
+        return client
+
+
+@pytest.fixture
+def limited(tmp_path: Path, database_url: str) -> Iterator[Limited]:
+    """A factory of rate-limited apps, closed after the test."""
+    with ExitStack() as stack:
+        yield Limited(tmp_path, database_url, stack)
+
+
+def _assert_throttled(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    retry_after = response.headers["Retry-After"]
+    assert retry_after.isdigit() and 1 <= int(retry_after) <= WINDOW_S
+    assert response.json()["detail"] == "rate limit exceeded; retry later"
+
+
+# --- per user ----------------------------------------------------------------------------
+
+
+def test_fourth_call_of_a_user_in_a_minute_is_429_and_others_are_unaffected(
+    limited: Limited,
+) -> None:
+    app, runtime = limited.app(rate_limit_user_per_minute=3)
+    client = limited.client(app)
+
+    def scenario() -> tuple[list[httpx.Response], httpx.Response]:
+        _, _, alice = add_user(runtime)
+        _, _, bob = add_user(runtime)
+        calls = [client.get(ME, headers=alice) for _ in range(4)]
+        return calls, client.get(ME, headers=bob)
+
+    calls, other = in_one_window(scenario)
+    assert [r.status_code for r in calls[:3]] == [200, 200, 200]
+    _assert_throttled(calls[3])
+    assert other.status_code == 200
+
+
+def test_user_budget_follows_the_user_across_addresses(limited: Limited) -> None:
+    app, runtime = limited.app(rate_limit_user_per_minute=3)
+
+    def scenario() -> list[int]:
+        _, _, alice = add_user(runtime)
+        first, second = limited.client(app, fresh_ip()), limited.client(app, fresh_ip())
+        return [c.get(ME, headers=alice).status_code for c in (first, second, first, second)]
+
+    assert in_one_window(scenario) == [200, 200, 200, 429]
+
+
+# --- per client address --------------------------------------------------------------------
+
+
+def test_fourth_request_from_an_address_is_429_and_other_addresses_pass(
+    limited: Limited,
+) -> None:
+    app, _ = limited.app(rate_limit_ip_per_minute=3)
+
+    def scenario() -> tuple[list[httpx.Response], httpx.Response]:
+        noisy, quiet = limited.client(app, fresh_ip()), limited.client(app, fresh_ip())
+        return [noisy.get(HEALTH) for _ in range(4)], quiet.get(HEALTH)
+
+    calls, other = in_one_window(scenario)
+    assert [r.status_code for r in calls[:3]] == [200, 200, 200]
+    _assert_throttled(calls[3])
+    assert other.status_code == 200
+
+
+def test_address_limit_counts_requests_without_a_valid_token(limited: Limited) -> None:
+    """Guessing tokens from one address is throttled like any other traffic."""
+    app, runtime = limited.app(rate_limit_ip_per_minute=3)
+
+    def scenario() -> list[httpx.Response]:
+        _, _, alice = add_user(runtime)
+        guesser = limited.client(app, fresh_ip())
+        guesses = [guesser.get(ME, headers={"Authorization": f"Bearer {n}"}) for n in range(3)]
+        return [*guesses, guesser.get(ME, headers=alice)]
+
+    calls = in_one_window(scenario)
+    assert [r.status_code for r in calls[:3]] == [401, 401, 401]
+    _assert_throttled(calls[3])
+
+
+# --- login attempts --------------------------------------------------------------------------
+
+
+def _login(client: TestClient, email: str, password: str) -> httpx.Response:
+    response: httpx.Response = client.post(LOGIN, json={"email": email, "password": password})
+    return response
+
+
+def test_failed_logins_lock_out_even_the_right_password(limited: Limited) -> None:
+    app, runtime = limited.app(rate_limit_login_per_minute=3)
+
+    def scenario() -> tuple[list[httpx.Response], httpx.Response]:
+        _, email, _ = add_user(runtime)
+        _, other_email, _ = add_user(runtime)
+        attacker = limited.client(app, fresh_ip())
+        calls = [_login(attacker, email, f"guess-{n}-password") for n in range(3)]
+        calls.append(_login(attacker, email, PASSWORD))
+        return calls, _login(limited.client(app, fresh_ip()), other_email, PASSWORD)
+
+    calls, other = in_one_window(scenario)
+    assert [r.status_code for r in calls[:3]] == [401, 401, 401]
+    _assert_throttled(calls[3])
+    assert other.status_code == 200
+
+
+def test_login_limit_per_email_holds_across_addresses(limited: Limited) -> None:
+    """Many addresses guessing one account are stopped too (the email is the key)."""
+    app, runtime = limited.app(rate_limit_login_per_minute=3)
+
+    def scenario() -> list[httpx.Response]:
+        _, email, _ = add_user(runtime)
+        spellings = [email, email.upper(), f" {email} "]
+        calls = [
+            _login(limited.client(app, fresh_ip()), spelled, "wrong-password-guess")
+            for spelled in spellings
+        ]
+        return [*calls, _login(limited.client(app, fresh_ip()), email, PASSWORD)]
+
+    calls = in_one_window(scenario)
+    assert [r.status_code for r in calls[:3]] == [401, 401, 401]
+    _assert_throttled(calls[3])
+
+
+def test_login_limit_per_address_holds_across_emails(limited: Limited) -> None:
+    """One address guessing many accounts is stopped (the address is the key)."""
+    app, runtime = limited.app(rate_limit_login_per_minute=3)
+
+    def scenario() -> tuple[list[httpx.Response], httpx.Response]:
+        _, email, _ = add_user(runtime)
+        sprayer = limited.client(app, fresh_ip())
+        others = [add_user(runtime)[1] for _ in range(3)]
+        calls = [_login(sprayer, other, "summer-2024-password") for other in others]
+        calls.append(_login(sprayer, email, PASSWORD))
+        return calls, _login(limited.client(app, fresh_ip()), email, PASSWORD)
+
+    calls, elsewhere = in_one_window(scenario)
+    assert [r.status_code for r in calls[:3]] == [401, 401, 401]
+    _assert_throttled(calls[3])
+    assert elsewhere.status_code == 200
+
+
+def test_successful_logins_count_too(limited: Limited) -> None:
+    app, runtime = limited.app(rate_limit_login_per_minute=3)
+
+    def scenario() -> list[int]:
+        _, email, _ = add_user(runtime)
+        client = limited.client(app, fresh_ip())
+        return [_login(client, email, PASSWORD).status_code for _ in range(4)]
+
+    assert in_one_window(scenario) == [200, 200, 200, 429]
+
+
+# --- shared through Redis ----------------------------------------------------------------------
+
+
+class RedisKeys:
+    """Remembers which key fragments a test used, and deletes their keys at the end."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url)
+        self._fragments: list[str] = []
+
+    def track(self, fragment: str) -> str:
+        """Note a key fragment (an address or user id); returns it."""
+        self._fragments.append(fragment)
+        return fragment
+
+    def clean(self) -> None:
+        """Delete every rate-limit key containing a tracked fragment."""
+        for fragment in self._fragments:
+            for key in self._client.scan_iter(match=f"fw:rl:*:{fragment}:*"):
+                self._client.delete(key)
+        self._client.close()
+
+
+@pytest.fixture
+def redis_keys() -> Iterator[RedisKeys]:
+    """Key bookkeeping on the test Redis (skipped locally without one, required in CI)."""
+    keys = RedisKeys(service_url("FOREWARN_TEST_REDIS_URL"))
+    yield keys
+    keys.clean()
+
+
+def test_limits_are_shared_by_app_instances_through_redis(
+    limited: Limited, redis_keys: RedisKeys
+) -> None:
+    url = service_url("FOREWARN_TEST_REDIS_URL")
+    limits = {"redis_url": url, "rate_limit_user_per_minute": 3, "rate_limit_ip_per_minute": 3}
+    first_app, runtime = limited.app(**limits)
+    second_app, _ = limited.app(**limits)  # another process: its own runtime and connection
+
+    def scenario() -> tuple[list[int], list[int]]:
+        ip = redis_keys.track(fresh_ip())
+        by_address = [limited.client(first_app, ip).get(HEALTH).status_code for _ in range(3)]
+        by_address.append(limited.client(second_app, ip).get(HEALTH).status_code)
+
+        user_id, _, alice = add_user(runtime)
+        redis_keys.track(str(user_id))
+        by_user = [
+            limited.client(app, redis_keys.track(fresh_ip())).get(ME, headers=alice).status_code
+            for app in (first_app, first_app, first_app, second_app)
+        ]
+        return by_address, by_user
+
+    by_address, by_user = in_one_window(scenario)
+    assert by_address == [200, 200, 200, 429]
+    assert by_user == [200, 200, 200, 429]
+
+
+def test_memory_limits_are_per_process(limited: Limited) -> None:
+    """Without Redis each app instance counts alone (what the Redis test guards against)."""
+    first_app, _ = limited.app(rate_limit_ip_per_minute=3)
+    second_app, _ = limited.app(rate_limit_ip_per_minute=3)
+
+    def scenario() -> list[int]:
+        ip = fresh_ip()
+        codes = [limited.client(first_app, ip).get(HEALTH).status_code for _ in range(3)]
+        return [*codes, limited.client(second_app, ip).get(HEALTH).status_code]
+
+    assert in_one_window(scenario) == [200, 200, 200, 200]

@@ -1,0 +1,223 @@
+"""The role matrix: viewer reads, operator also acts, admin also manages."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import fastapi.routing
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from forewarn.db.models import AnomalyDetection, Device, MLModel, Telemetry, User
+from forewarn.ml.training import TrainSpec, train_model
+from forewarn.runtime import Runtime
+from forewarn.schemas.devices import DeviceCreate
+from forewarn.security.roles import Role
+from forewarn.security.tokens import issue_token
+from forewarn.services.devices import create_device
+from forewarn.telemetry.store import Row, write_rows
+from tests.conftest import PASSWORD
+
+API = "/api/v1"
+Headers = dict[str, str]
+
+
+@dataclass(frozen=True)
+class World:
+    """A device with 40 minutes of readings, its trained model, and a spare user."""
+
+    device: uuid.UUID
+    model: uuid.UUID
+    user: uuid.UUID
+
+
+@functools.cache
+def _password_hash() -> str:
+    """An argon2id hash of PASSWORD at test-sized cost (login verifies with the hash's own
+    parameters, so seeded users log in quickly; the production cost is paid once elsewhere)."""
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+
+
+def _add_user(runtime: Runtime, role: Role) -> uuid.UUID:
+    user = User(
+        email=f"{role.value}-{secrets.token_hex(4)}@example.com",
+        role=role.value,
+        password_hash=_password_hash(),
+    )
+    with runtime.sessions() as session:
+        session.add(user)
+        session.commit()
+    return user.id
+
+
+def _headers(runtime: Runtime, user_id: uuid.UUID, role: Role) -> Headers:
+    token = issue_token(runtime.secret, user_id, role, timedelta(minutes=5))
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def world(runtime: Runtime) -> World:
+    """Data every call in the matrix can act on, so allowed calls really succeed."""
+    now = int(time.time() * 1000)
+    with runtime.sessions() as session:
+        device = create_device(session, DeviceCreate(name="Pump 1", type="pump"))
+        rows = [
+            Row(device.id, "temperature", now - i * 60_000, 20 + (i % 5) / 10) for i in range(40)
+        ]
+        write_rows(session.connection(), rows)
+        session.commit()
+        spec = TrainSpec(device_id=device.id, metric_name="temperature", n_estimators=10)
+        model = train_model(session, runtime.registry, runtime.artifact_key, spec)
+    return World(device=device.id, model=model.id, user=_add_user(runtime, Role.VIEWER))
+
+
+@dataclass(frozen=True)
+class Call:
+    """One endpoint: what it needs, how to call it, and what success looks like."""
+
+    needs: Role
+    method: str
+    path: str
+    ok: int
+    body: Callable[[World], Any] | None = None
+
+    def send(self, client: TestClient, world: World, headers: Headers) -> Any:
+        """Make the call against the world's objects."""
+        path = self.path.format(device_id=world.device, model_id=world.model, user_id=world.user)
+        body = self.body(world) if self.body else None
+        return client.request(self.method, f"{API}{path}", json=body, headers=headers)
+
+
+def _series(world: World) -> dict[str, Any]:
+    return {"device_id": str(world.device), "metric_name": "temperature"}
+
+
+READ, ACT, MANAGE = Role.VIEWER, Role.OPERATOR, Role.ADMIN
+CALLS = {
+    "list-devices": Call(READ, "GET", "/devices", 200),
+    "get-device": Call(READ, "GET", "/devices/{device_id}", 200),
+    "read-telemetry": Call(READ, "GET", "/devices/{device_id}/telemetry", 200),
+    "list-models": Call(READ, "GET", "/ml/models", 200),
+    "get-model": Call(READ, "GET", "/ml/models/{model_id}", 200),
+    "list-anomalies": Call(READ, "GET", "/ml/anomalies", 200),
+    "me": Call(READ, "GET", "/auth/me", 200),
+    "ingest": Call(
+        ACT,
+        "POST",
+        "/devices/{device_id}/telemetry",
+        200,
+        lambda w: {"values": {"temperature": 21}},
+    ),
+    "train": Call(
+        ACT, "POST", "/ml/models/train", 201, lambda w: {**_series(w), "n_estimators": 10}
+    ),
+    "predict": Call(ACT, "POST", "/ml/predict", 200, lambda w: {**_series(w), "value": 20.2}),
+    "predict-batch": Call(
+        ACT,
+        "POST",
+        "/ml/predict/batch",
+        200,
+        lambda w: {"series": [{**_series(w), "values": [20.1, 20.3]}]},
+    ),
+    "retire-model": Call(ACT, "DELETE", "/ml/models/{model_id}", 200),
+    "create-device": Call(
+        MANAGE, "POST", "/devices", 201, lambda w: {"name": "Fan 2", "type": "fan"}
+    ),
+    "update-device": Call(
+        MANAGE, "PATCH", "/devices/{device_id}", 200, lambda w: {"location": "B"}
+    ),
+    "delete-device": Call(MANAGE, "DELETE", "/devices/{device_id}", 204),
+    "list-users": Call(MANAGE, "GET", "/users", 200),
+    "create-user": Call(
+        MANAGE,
+        "POST",
+        "/users",
+        201,
+        lambda w: {"email": "new@example.com", "role": "viewer", "password": PASSWORD},
+    ),
+    "get-user": Call(MANAGE, "GET", "/users/{user_id}", 200),
+    "update-user": Call(MANAGE, "PATCH", "/users/{user_id}", 200, lambda w: {"role": "operator"}),
+    "delete-user": Call(MANAGE, "DELETE", "/users/{user_id}", 204),
+}
+
+
+def _state(runtime: Runtime) -> tuple[object, ...]:
+    """Everything a refused call could have changed."""
+    with runtime.sessions() as session:
+        counts = tuple(
+            session.scalar(select(func.count()).select_from(table))
+            for table in (Device, Telemetry, MLModel, AnomalyDetection, User)
+        )
+        devices = session.execute(select(Device.name, Device.location)).all()
+        models = session.execute(select(MLModel.id, MLModel.is_active)).all()
+        users = session.execute(select(User.id, User.role, User.is_active)).all()
+    return counts, sorted(devices), sorted(models), sorted(users)
+
+
+@pytest.mark.parametrize("call", list(CALLS.values()), ids=list(CALLS))
+def test_role_matrix(client: TestClient, runtime: Runtime, world: World, call: Call) -> None:
+    """Each role against one endpoint: refused with 403 and no effect, or exactly `ok`."""
+    headers = {role: _headers(runtime, _add_user(runtime, role), role) for role in Role}
+    got: dict[Role, object] = {}
+    want: dict[Role, object] = {}
+    for role in Role:  # lowest first: refused calls meet the untouched world
+        if role.allows(call.needs):
+            got[role] = call.send(client, world, headers[role]).status_code
+            want[role] = call.ok
+            continue
+        before = _state(runtime)
+        response = call.send(client, world, headers[role])
+        got[role] = (response.status_code, response.json()["detail"], _state(runtime) == before)
+        want[role] = (403, f"this action needs the {call.needs.value} role", True)
+    assert got == want
+
+
+def test_the_matrix_covers_every_route(client: TestClient) -> None:
+    """A new route must get a row in the table (and so a decision about who may call it)."""
+    flatten = getattr(fastapi.routing, "iter_route_contexts", lambda routes: routes)
+    served = {
+        (method, route.path)
+        for route in flatten(client.app.routes)  # type: ignore[attr-defined]
+        for method in getattr(route, "methods", None) or ()
+        if route.path.startswith(API)
+    }
+    open_routes = {("POST", f"{API}/auth/login"), ("GET", f"{API}/health")}
+    assert served - open_routes == {(c.method, API + c.path) for c in CALLS.values()}
+
+
+def test_demoted_admin_loses_manage_rights_at_once(client: TestClient, runtime: Runtime) -> None:
+    boss = _headers(runtime, _add_user(runtime, Role.ADMIN), Role.ADMIN)
+    deputy_id = _add_user(runtime, Role.ADMIN)
+    deputy = _headers(runtime, deputy_id, Role.ADMIN)  # this token still claims "admin"
+    assert client.get(f"{API}/users", headers=deputy).status_code == 200
+
+    demoted = client.patch(f"{API}/users/{deputy_id}", headers=boss, json={"role": "viewer"})
+    assert demoted.status_code == 200 and demoted.json()["role"] == "viewer"
+    refused = client.get(f"{API}/users", headers=deputy)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "this action needs the admin role"
+    assert client.get(f"{API}/devices", headers=deputy).status_code == 200
+
+    client.patch(f"{API}/users/{deputy_id}", headers=boss, json={"role": "admin"})
+    assert client.get(f"{API}/users", headers=deputy).status_code == 200
+
+
+def test_promoted_viewer_may_act_at_once(
+    client: TestClient, runtime: Runtime, world: World
+) -> None:
+    admin = _headers(runtime, _add_user(runtime, Role.ADMIN), Role.ADMIN)
+    viewer_id = _add_user(runtime, Role.VIEWER)
+    viewer = _headers(runtime, viewer_id, Role.VIEWER)  # this token still claims "viewer"
+    predict = CALLS["predict"]
+    assert predict.send(client, world, viewer).status_code == 403
+    client.patch(f"{API}/users/{viewer_id}", headers=admin, json={"role": "operator"})
+    assert predict.send(client, world, viewer).status_code == 200

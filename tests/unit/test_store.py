@@ -1,0 +1,187 @@
+"""The telemetry writer on both backends: dedupe, COPY and INSERT upserts, transactions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from sqlalchemy import Connection, event, select
+
+from forewarn.db.models import Telemetry
+from forewarn.runtime import Runtime
+from forewarn.schemas.devices import DeviceCreate
+from forewarn.services.devices import create_device
+from forewarn.telemetry.store import Row, dedupe, write_rows
+
+T0 = 1_730_000_000_000
+DEVICE_A = uuid.UUID("00000000-0000-4000-8000-00000000000a")
+
+
+def _rows(
+    device_id: uuid.UUID, n: int, metric: str = "temperature", offset: float = 0.0, start: int = T0
+) -> list[Row]:
+    values = np.random.default_rng(n).normal(25.0, 1.0, n) + offset
+    return [Row(device_id, metric, start + i * 1000, float(v)) for i, v in enumerate(values)]
+
+
+@pytest.fixture
+def device_id(runtime: Runtime) -> uuid.UUID:
+    """A registered device (telemetry rows need one)."""
+    with runtime.sessions() as session:
+        return create_device(session, DeviceCreate(name="Press 3", type="press")).id
+
+
+def stored(runtime: Runtime) -> dict[tuple[uuid.UUID, str, int], float]:
+    """Every telemetry row, keyed like the primary key."""
+    with runtime.engine.connect() as conn:
+        result = conn.execute(
+            select(Telemetry.device_id, Telemetry.metric_name, Telemetry.ts, Telemetry.value)
+        )
+        return {(d, m, int(t)): float(v) for d, m, t, v in result}
+
+
+def as_dict(rows: list[Row]) -> dict[tuple[uuid.UUID, str, int], float]:
+    """Rows keyed like the primary key (later rows win)."""
+    return {(r.device_id, r.metric_name, r.ts): r.value for r in rows}
+
+
+# ---- dedupe (pure) ---------------------------------------------------------------------------
+
+
+def test_dedupe_keeps_the_last_value_of_each_key() -> None:
+    other = uuid.uuid4()
+    rows = [
+        Row(DEVICE_A, "t", T0, 1.0),
+        Row(DEVICE_A, "t", T0 + 1, 2.0),
+        Row(DEVICE_A, "t", T0, 3.0),
+        Row(DEVICE_A, "h", T0, 4.0),
+        Row(other, "t", T0, 5.0),
+        Row(DEVICE_A, "t", T0, 6.0),
+    ]
+    kept = dedupe(rows)
+    assert sorted(kept) == sorted(
+        [
+            Row(DEVICE_A, "t", T0, 6.0),
+            Row(DEVICE_A, "t", T0 + 1, 2.0),
+            Row(DEVICE_A, "h", T0, 4.0),
+            Row(other, "t", T0, 5.0),
+        ]
+    )
+    assert len(rows) == 6  # the input is left alone
+
+
+def test_dedupe_of_nothing_and_of_unique_rows() -> None:
+    assert dedupe([]) == []
+    unique = _rows(DEVICE_A, 50)
+    assert dedupe(iter(unique)) == unique  # any iterable; order kept when nothing repeats
+
+
+# ---- write_rows on both backends -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 3000])
+def test_write_rows_stores_every_row(runtime: Runtime, device_id: uuid.UUID, n: int) -> None:
+    rows = _rows(device_id, n)
+    with runtime.engine.begin() as conn:
+        assert write_rows(conn, rows) == n
+    assert stored(runtime) == as_dict(rows)
+
+
+def test_write_rows_of_nothing_writes_nothing(runtime: Runtime, device_id: uuid.UUID) -> None:
+    with runtime.engine.begin() as conn:
+        assert write_rows(conn, []) == 0
+    assert stored(runtime) == {}
+
+
+@pytest.mark.parametrize("n", [20, 500])
+def test_write_rows_upserts(runtime: Runtime, device_id: uuid.UUID, n: int) -> None:
+    first = _rows(device_id, n)
+    with runtime.engine.begin() as conn:
+        write_rows(conn, first)
+    # Half the keys again with new values, plus as many new keys: same-path sizes.
+    again = [r._replace(value=r.value + 100) for r in first[: n // 2]]
+    again += _rows(device_id, n - n // 2, start=T0 + 10_000_000)
+    with runtime.engine.begin() as conn:
+        assert write_rows(conn, again) == n
+    assert stored(runtime) == as_dict(first) | as_dict(again)
+    assert len(stored(runtime)) == n + n - n // 2
+
+
+@pytest.mark.parametrize("n", [10, 200])
+def test_duplicates_inside_one_write_keep_the_last(
+    runtime: Runtime, device_id: uuid.UUID, n: int
+) -> None:
+    rows = _rows(device_id, n)
+    doubled = rows + [r._replace(value=-r.value) for r in rows]
+    with runtime.engine.begin() as conn:
+        assert write_rows(conn, doubled) == n
+    assert stored(runtime) == {k: -v for k, v in as_dict(rows).items()}
+
+
+def test_several_devices_and_metrics_in_one_write(runtime: Runtime, device_id: uuid.UUID) -> None:
+    with runtime.sessions() as session:
+        second = create_device(session, DeviceCreate(name="Press 4", type="press")).id
+    rows = (
+        _rows(device_id, 100)
+        + _rows(device_id, 100, metric="humidity", offset=30)
+        + _rows(second, 100)
+    )
+    with runtime.engine.begin() as conn:
+        assert write_rows(conn, rows) == 300
+    assert stored(runtime) == as_dict(rows)
+
+
+@pytest.mark.parametrize("n", [10, 500])
+def test_rolled_back_write_leaves_nothing(runtime: Runtime, device_id: uuid.UUID, n: int) -> None:
+    with runtime.engine.connect() as conn:
+        transaction = conn.begin()
+        assert write_rows(conn, _rows(device_id, n)) == n
+        transaction.rollback()
+        assert stored(runtime) == {}
+        # The same connection writes normally afterwards (PostgreSQL's staging table too).
+        rows = _rows(device_id, n, offset=5)
+        with conn.begin():
+            write_rows(conn, rows)
+    assert stored(runtime) == as_dict(rows)
+
+
+def test_successive_large_writes_on_one_connection_do_not_mix(
+    runtime: Runtime, device_id: uuid.UUID
+) -> None:
+    first, second = _rows(device_id, 300), _rows(device_id, 200, start=T0 + 10_000_000)
+    with runtime.engine.connect() as conn:
+        for rows in (first, second):
+            with conn.begin():
+                assert write_rows(conn, rows) == len(rows)
+        with conn.begin():
+            assert write_rows(conn, first[:100]) == 100  # stage reused after a commit
+    assert stored(runtime) == as_dict(first) | as_dict(second)
+
+
+@pytest.fixture
+def statements(runtime: Runtime) -> Iterator[list[str]]:
+    """SQL sent through SQLAlchemy while the test runs."""
+    seen: list[str] = []
+
+    def record(_conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(runtime.engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize(("n", "via_insert"), [(63, True), (64, False), (2000, False)])
+def test_postgres_copies_large_batches_and_inserts_small_ones(
+    runtime: Runtime, device_id: uuid.UUID, statements: list[str], n: int, via_insert: bool
+) -> None:
+    rows = _rows(device_id, n)
+    with runtime.engine.begin() as conn:
+        statements.clear()
+        write_rows(conn, rows)
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO TELEMETRY")]
+    assert bool(inserts) is via_insert
+    assert stored(runtime) == as_dict(rows)
