@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from forewarn import __version__
-from forewarn.api.deps import limit_ip
+from forewarn.api.deps import PROTECTED_RESPONSES, limit_ip
 from forewarn.api.errors import install_error_handlers
 from forewarn.api.limits import BodySizeLimit
 from forewarn.api.routes import (
@@ -59,9 +59,9 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_bytes)
     install_error_handlers(app)
+    for router in (health.router, auth.router):
+        app.include_router(router, prefix=API_PREFIX)
     for router in (
-        health.router,
-        auth.router,
         users.router,
         devices.router,
         telemetry.router,
@@ -69,5 +69,5 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> FastAPI:
         predict.router,
         anomalies.router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=PROTECTED_RESPONSES)
     return app

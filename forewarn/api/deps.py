@@ -15,6 +15,12 @@ from forewarn.security.ratelimit import RateLimiter
 from forewarn.security.roles import Role
 from forewarn.security.tokens import TokenError, verify_token
 
+PROTECTED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Token missing, expired or invalid"},
+    403: {"description": "The user's role does not allow this"},
+    429: {"description": "Rate limit exceeded; see Retry-After"},
+}
+
 _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/v1/auth/login")
 
 

@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Kind = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -40,12 +47,19 @@ class DeviceCreate(DeviceBase):
 
 
 class DeviceUpdate(BaseModel):
-    """Changes to a device; omitted fields stay as they are."""
+    """Changes to a device; omitted fields stay as they are (only location may be null)."""
 
     name: Name | None = None
     type: Kind | None = None
     location: Location | None = None
     metadata: dict[str, Any] | None = None
+
+    @field_validator("name", "type", "metadata")
+    @classmethod
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:
+            raise ValueError(f"{info.field_name} cannot be null; omit it to keep the current value")
+        return value
 
 
 class DevicePublic(DeviceBase):

@@ -11,6 +11,7 @@ from forewarn.db.models import User
 from forewarn.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
 from forewarn.schemas.auth import UserCreate, UserUpdate
 from forewarn.security.passwords import hash_password, password_problem, verify_password
+from forewarn.security.roles import Role
 
 
 def create_user(session: Session, data: UserCreate) -> User:
@@ -55,6 +56,9 @@ def list_users(session: Session, limit: int, offset: int) -> tuple[list[User], i
 def update_user(session: Session, user_id: uuid.UUID, data: UserUpdate) -> User:
     """Change role, activity or password."""
     user = get_user(session, user_id)
+    keeps_admin = (data.role in (None, Role.ADMIN)) and data.is_active is not False
+    if not keeps_admin:
+        _keep_one_admin(session, user)
     if data.role is not None:
         user.role = data.role.value
     if data.is_active is not None:
@@ -70,5 +74,18 @@ def update_user(session: Session, user_id: uuid.UUID, data: UserUpdate) -> User:
 
 def delete_user(session: Session, user_id: uuid.UUID) -> None:
     """Remove a user."""
-    session.delete(get_user(session, user_id))
+    user = get_user(session, user_id)
+    _keep_one_admin(session, user)
+    session.delete(user)
     session.commit()
+
+
+def _keep_one_admin(session: Session, user: User) -> None:
+    """Refuse to remove the last active admin: nobody could manage users afterwards."""
+    if user.role != Role.ADMIN.value or not user.is_active:
+        return
+    admins = session.scalar(
+        select(func.count()).where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+    )
+    if (admins or 0) <= 1:
+        raise ConflictError("this is the last active admin; create another admin first")

@@ -6,7 +6,14 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request
 
-from forewarn.api.deps import CurrentUser, RuntimeDep, SessionDep, client_address, enforce
+from forewarn.api.deps import (
+    PROTECTED_RESPONSES,
+    CurrentUser,
+    RuntimeDep,
+    SessionDep,
+    client_address,
+    enforce,
+)
 from forewarn.schemas.auth import LoginRequest, TokenResponse, UserPublic
 from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token
@@ -37,7 +44,7 @@ def login(
     return TokenResponse(access_token=token, expires_in=int(ttl.total_seconds()))
 
 
-@router.get("/me", response_model=UserPublic, summary="Who am I")
+@router.get("/me", response_model=UserPublic, summary="Who am I", responses=PROTECTED_RESPONSES)
 def me(user: CurrentUser) -> UserPublic:
     """The user the token belongs to."""
     return UserPublic.model_validate(user)
