@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from forewarn.api.app import create_app
 from forewarn.db.engine import make_engine
 from forewarn.db.migrate import upgrade
+from forewarn.db.models import User
 from forewarn.runtime import Runtime, build_runtime
-from forewarn.schemas.auth import UserCreate
 from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token
-from forewarn.services.users import create_user
 from forewarn.settings import Settings
 
 REQUIRE_SERVICES = os.environ.get("FOREWARN_TEST_REQUIRE_SERVICES") == "1"
@@ -29,6 +31,49 @@ TABLES = "anomaly_detections, ml_models, telemetry, devices, users"
 PASSWORD = "correct-horse-battery"
 
 Headers = dict[str, str]
+
+
+@functools.cache
+def cheap_password_hash() -> str:
+    """An argon2id hash of PASSWORD at test-sized cost.
+
+    Login verifies with the hash's own parameters, so seeded users log in quickly (the
+    tests that create users through the API or CLI still pay the production cost).
+    """
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+
+
+@dataclass(frozen=True)
+class SeededUser:
+    """A user written straight to the database: its id, email and bearer headers."""
+
+    id: uuid.UUID
+    email: str
+    headers: Headers
+
+
+def seed_user(
+    runtime: Runtime,
+    role: Role = Role.VIEWER,
+    *,
+    email: str | None = None,
+    is_active: bool = True,
+) -> SeededUser:
+    """Insert a user with PASSWORD (cheap hash) and issue it a real 10-minute token."""
+    if email is None:
+        email = f"{role.value}-{secrets.token_hex(4)}@example.com"
+    with runtime.sessions() as session:
+        user = User(
+            email=email,
+            role=role.value,
+            password_hash=cheap_password_hash(),
+            is_active=is_active,
+        )
+        session.add(user)
+        session.commit()
+        user_id = user.id
+    token = issue_token(runtime.secret, user_id, role, timedelta(minutes=10))
+    return SeededUser(id=user_id, email=email, headers={"Authorization": f"Bearer {token}"})
 
 
 def service_url(variable: str) -> str:
@@ -124,14 +169,11 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 @pytest.fixture
 def make_user(runtime: Runtime) -> Callable[[Role], tuple[uuid.UUID, Headers]]:
-    """Create a user with a role; returns its id and Authorization headers."""
+    """Seed a user with a role; returns its id and Authorization headers."""
 
     def make(role: Role) -> tuple[uuid.UUID, Headers]:
-        with runtime.sessions() as session:
-            email = f"{role.value}-{secrets.token_hex(3)}@example.com"
-            user = create_user(session, UserCreate(email=email, role=role, password=PASSWORD))
-        token = issue_token(runtime.secret, user.id, role, timedelta(minutes=5))
-        return user.id, {"Authorization": f"Bearer {token}"}
+        user = seed_user(runtime, role)
+        return user.id, user.headers
 
     return make
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,10 @@ from httpx import Response
 from sqlalchemy import func, select
 
 from forewarn.api.app import create_app
-from forewarn.db.models import AnomalyDetection, MLModel, Telemetry, User
+from forewarn.db.models import AnomalyDetection, MLModel, Telemetry
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.security.roles import Role
-from forewarn.security.tokens import issue_token
-from tests.conftest import make_settings
+from tests.conftest import make_settings, seed_user
 
 API = "/api/v1"
 DEVICES = f"{API}/devices"
@@ -51,22 +49,8 @@ def to_ms(value: str) -> int:
 
 
 def user_headers(runtime: Runtime, role: Role) -> Headers:
-    """Bearer headers of a new user with `role`.
-
-    The user row gets an unusable password hash: argon2 costs about half a second per user
-    and none of these tests log in with a password.
-    """
-    with runtime.sessions() as session:
-        user = User(
-            email=f"{role.value}-{secrets.token_hex(4)}@example.com",
-            password_hash="!",
-            role=role.value,
-            is_active=True,
-        )
-        session.add(user)
-        session.commit()
-    token = issue_token(runtime.secret, user.id, role, timedelta(minutes=10))
-    return {"Authorization": f"Bearer {token}"}
+    """Bearer headers of a new user with `role` (see tests.conftest.seed_user)."""
+    return seed_user(runtime, role).headers
 
 
 def telemetry_url(device_id: str) -> str:

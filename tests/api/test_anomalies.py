@@ -27,12 +27,6 @@ from tests.api.helpers import (
 )
 
 
-@pytest.fixture
-def admin(runtime: Runtime) -> Headers:
-    """An admin's headers (a fast user: see user_headers)."""
-    return user_headers(runtime, Role.ADMIN)
-
-
 @dataclass(frozen=True)
 class Stored:
     """An anomaly the test created: series, reading time and score."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import re
 import secrets
@@ -14,16 +13,14 @@ from datetime import UTC, datetime, timedelta
 import fastapi.routing
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from forewarn.db.models import User
 from forewarn.runtime import Runtime
 from forewarn.schemas.auth import UserUpdate
 from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token, verify_token
 from forewarn.services.users import delete_user, update_user
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, seed_user
 
 API = "/api/v1"
 LOGIN = f"{API}/auth/login"
@@ -31,22 +28,6 @@ ME = f"{API}/auth/me"
 OPEN_PATHS = {LOGIN, f"{API}/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 Headers = dict[str, str]
-
-
-@functools.cache
-def _password_hash() -> str:
-    """An argon2id hash of PASSWORD at test-sized cost (login verifies with the hash's own
-    parameters, so seeded users log in quickly; the production cost is paid once elsewhere)."""
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
-
-
-def _add_user(runtime: Runtime, role: Role = Role.VIEWER) -> tuple[uuid.UUID, str]:
-    email = f"{role.value}-{secrets.token_hex(4)}@example.com"
-    user = User(email=email, role=role.value, password_hash=_password_hash())
-    with runtime.sessions() as session:
-        session.add(user)
-        session.commit()
-    return user.id, email
 
 
 def _bearer(token: str) -> Headers:
@@ -64,8 +45,8 @@ def _assert_unauthorized(response: httpx.Response, detail: str | None = None) ->
 
 
 def test_login_returns_a_bearer_token_that_works(client: TestClient, runtime: Runtime) -> None:
-    user_id, email = _add_user(runtime, Role.OPERATOR)
-    response = client.post(LOGIN, json={"email": email, "password": PASSWORD})
+    user = seed_user(runtime, Role.OPERATOR)
+    response = client.post(LOGIN, json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"access_token", "token_type", "expires_in"}
@@ -78,15 +59,15 @@ def test_login_returns_a_bearer_token_that_works(client: TestClient, runtime: Ru
 
     me = client.get(ME, headers=_bearer(body["access_token"]))
     assert me.status_code == 200
-    assert me.json()["id"] == str(user_id)
-    assert me.json()["email"] == email
+    assert me.json()["id"] == str(user.id)
+    assert me.json()["email"] == user.email
     assert me.json()["role"] == "operator"
 
 
 def test_login_email_ignores_case_and_surrounding_spaces(
     client: TestClient, runtime: Runtime
 ) -> None:
-    _, email = _add_user(runtime)
+    email = seed_user(runtime).email
     response = client.post(LOGIN, json={"email": f"  {email.upper()} ", "password": PASSWORD})
     assert response.status_code == 200, response.text
 
@@ -94,7 +75,7 @@ def test_login_email_ignores_case_and_surrounding_spaces(
 def test_wrong_password_and_unknown_email_get_the_same_answer(
     client: TestClient, runtime: Runtime
 ) -> None:
-    _, email = _add_user(runtime)
+    email = seed_user(runtime).email
     wrong = client.post(LOGIN, json={"email": email, "password": PASSWORD + "x"})
     unknown = client.post(LOGIN, json={"email": "nobody@example.com", "password": PASSWORD})
     _assert_unauthorized(wrong, "incorrect email or password")
@@ -102,10 +83,10 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(
 
 
 def test_disabled_user_cannot_log_in(client: TestClient, runtime: Runtime) -> None:
-    user_id, email = _add_user(runtime)
+    user = seed_user(runtime)
     with runtime.sessions() as session:
-        update_user(session, user_id, UserUpdate(is_active=False))
-    response = client.post(LOGIN, json={"email": email, "password": PASSWORD})
+        update_user(session, user.id, UserUpdate(is_active=False))
+    response = client.post(LOGIN, json={"email": user.email, "password": PASSWORD})
     _assert_unauthorized(response, "incorrect email or password")
 
 
@@ -139,7 +120,7 @@ def test_login_with_missing_or_invalid_fields_names_them(
 def test_bearer_scheme_is_case_insensitive(
     client: TestClient, runtime: Runtime, scheme: str
 ) -> None:
-    user_id, _ = _add_user(runtime)
+    user_id = seed_user(runtime).id
     token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5))
     assert client.get(ME, headers={"Authorization": f"{scheme} {token}"}).status_code == 200
 
@@ -157,14 +138,14 @@ def test_malformed_authorization_is_401(client: TestClient, authorization: str) 
 
 
 def test_expired_token_is_401(client: TestClient, runtime: Runtime) -> None:
-    user_id, _ = _add_user(runtime)
+    user_id = seed_user(runtime).id
     issued = datetime.now(UTC) - timedelta(hours=2)
     token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(hours=1), now=issued)
     _assert_unauthorized(client.get(ME, headers=_bearer(token)), "token expired")
 
 
 def test_token_is_still_valid_just_before_expiry(client: TestClient, runtime: Runtime) -> None:
-    user_id, _ = _add_user(runtime)
+    user_id = seed_user(runtime).id
     issued = datetime.now(UTC) - timedelta(minutes=59)
     token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(hours=1), now=issued)
     assert client.get(ME, headers=_bearer(token)).status_code == 200
@@ -176,14 +157,14 @@ def _flip(text: str, index: int) -> str:
 
 @pytest.mark.parametrize("part", [1, 2], ids=["payload", "signature"])
 def test_tampered_token_is_401(client: TestClient, runtime: Runtime, part: int) -> None:
-    user_id, _ = _add_user(runtime)
+    user_id = seed_user(runtime).id
     pieces = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5)).split(".")
     pieces[part] = _flip(pieces[part], len(pieces[part]) // 2)
     _assert_unauthorized(client.get(ME, headers=_bearer(".".join(pieces))), "invalid token")
 
 
 def test_viewer_cannot_forge_an_admin_claim(client: TestClient, runtime: Runtime) -> None:
-    user_id, _ = _add_user(runtime, Role.VIEWER)
+    user_id = seed_user(runtime, Role.VIEWER).id
     header, payload, signature = issue_token(
         runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5)
     ).split(".")
@@ -194,13 +175,13 @@ def test_viewer_cannot_forge_an_admin_claim(client: TestClient, runtime: Runtime
 
 
 def test_token_signed_with_another_secret_is_401(client: TestClient, runtime: Runtime) -> None:
-    user_id, _ = _add_user(runtime, Role.ADMIN)
+    user_id = seed_user(runtime, Role.ADMIN).id
     token = issue_token(secrets.token_urlsafe(40), user_id, Role.ADMIN, timedelta(minutes=5))
     _assert_unauthorized(client.get(ME, headers=_bearer(token)), "invalid token")
 
 
 def test_token_of_a_deleted_user_is_401(client: TestClient, runtime: Runtime) -> None:
-    user_id, _ = _add_user(runtime)
+    user_id = seed_user(runtime).id
     token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5))
     assert client.get(ME, headers=_bearer(token)).status_code == 200
     with runtime.sessions() as session:
@@ -214,7 +195,7 @@ def test_token_of_a_user_who_never_existed_is_401(client: TestClient, runtime: R
 
 
 def test_disabling_a_user_revokes_its_token_at_once(client: TestClient, runtime: Runtime) -> None:
-    user_id, _ = _add_user(runtime)
+    user_id = seed_user(runtime).id
     token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5))
     assert client.get(ME, headers=_bearer(token)).status_code == 200
     with runtime.sessions() as session:

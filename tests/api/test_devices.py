@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.runtime import Runtime
-from forewarn.security.roles import Role
 from tests.api.helpers import (
     DEVICES,
     Headers,
@@ -24,27 +23,7 @@ from tests.api.helpers import (
     telemetry_url,
     train,
     trained_series,
-    user_headers,
 )
-
-
-@pytest.fixture
-def admin(runtime: Runtime) -> Headers:
-    """An admin's headers (a fast user: see user_headers)."""
-    return user_headers(runtime, Role.ADMIN)
-
-
-@pytest.fixture
-def operator(runtime: Runtime) -> Headers:
-    """An operator's headers."""
-    return user_headers(runtime, Role.OPERATOR)
-
-
-@pytest.fixture
-def viewer(runtime: Runtime) -> Headers:
-    """A viewer's headers."""
-    return user_headers(runtime, Role.VIEWER)
-
 
 PUMP = {
     "name": "Pump 07",

@@ -38,12 +38,6 @@ NORMAL, HOT, COLD = 25.1, 45.0, -10.0
 
 
 @pytest.fixture
-def admin(runtime: Runtime) -> Headers:
-    """An admin's headers (a fast user: see user_headers)."""
-    return user_headers(runtime, Role.ADMIN)
-
-
-@pytest.fixture
 def device(client: TestClient, admin: Headers) -> str:
     """A registered device without telemetry."""
     return create_device(client, admin)

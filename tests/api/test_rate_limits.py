@@ -6,31 +6,24 @@ scenario runs with fresh keys and is repeated (once) if a window boundary fell i
 
 from __future__ import annotations
 
-import functools
 import random
 import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 import pytest
 import redis
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from forewarn.api.app import create_app
-from forewarn.db.models import User
 from forewarn.runtime import Runtime, build_runtime
-from forewarn.security.roles import Role
-from forewarn.security.tokens import issue_token
 from forewarn.settings import Settings
-from tests.conftest import PASSWORD, make_settings, service_url
+from tests.conftest import PASSWORD, make_settings, seed_user, service_url
 
 WINDOW_S = 60
 HEALTH = "/api/v1/health"
@@ -38,7 +31,6 @@ ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
 
 T = TypeVar("T")
-Headers = dict[str, str]
 
 
 def in_one_window(scenario: Callable[[], T]) -> T:
@@ -54,27 +46,6 @@ def in_one_window(scenario: Callable[[], T]) -> T:
 def fresh_ip() -> str:
     """A client address no other test uses."""
     return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
-
-
-@functools.cache
-def _password_hash() -> str:
-    """An argon2id hash of PASSWORD at test-sized cost (login verifies with the hash's own
-    parameters, so seeded users log in quickly; the production cost is paid once elsewhere)."""
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
-
-
-def add_user(runtime: Runtime) -> tuple[uuid.UUID, str, Headers]:
-    """A viewer with PASSWORD: its id, email and bearer headers."""
-    user = User(
-        email=f"viewer-{secrets.token_hex(4)}@example.com",
-        role="viewer",
-        password_hash=_password_hash(),
-    )
-    with runtime.sessions() as session:
-        session.add(user)
-        session.commit()
-    token = issue_token(runtime.secret, user.id, Role.VIEWER, timedelta(minutes=5))
-    return user.id, user.email, {"Authorization": f"Bearer {token}"}
 
 
 class Limited:
@@ -126,8 +97,8 @@ def test_fourth_call_of_a_user_in_a_minute_is_429_and_others_are_unaffected(
     client = limited.client(app)
 
     def scenario() -> tuple[list[httpx.Response], httpx.Response]:
-        _, _, alice = add_user(runtime)
-        _, _, bob = add_user(runtime)
+        alice = seed_user(runtime).headers
+        bob = seed_user(runtime).headers
         calls = [client.get(ME, headers=alice) for _ in range(4)]
         return calls, client.get(ME, headers=bob)
 
@@ -141,7 +112,7 @@ def test_user_budget_follows_the_user_across_addresses(limited: Limited) -> None
     app, runtime = limited.app(rate_limit_user_per_minute=3)
 
     def scenario() -> list[int]:
-        _, _, alice = add_user(runtime)
+        alice = seed_user(runtime).headers
         first, second = limited.client(app, fresh_ip()), limited.client(app, fresh_ip())
         return [c.get(ME, headers=alice).status_code for c in (first, second, first, second)]
 
@@ -171,7 +142,7 @@ def test_address_limit_counts_requests_without_a_valid_token(limited: Limited) -
     app, runtime = limited.app(rate_limit_ip_per_minute=3)
 
     def scenario() -> list[httpx.Response]:
-        _, _, alice = add_user(runtime)
+        alice = seed_user(runtime).headers
         guesser = limited.client(app, fresh_ip())
         guesses = [guesser.get(ME, headers={"Authorization": f"Bearer {n}"}) for n in range(3)]
         return [*guesses, guesser.get(ME, headers=alice)]
@@ -193,8 +164,8 @@ def test_failed_logins_lock_out_even_the_right_password(limited: Limited) -> Non
     app, runtime = limited.app(rate_limit_login_per_minute=3)
 
     def scenario() -> tuple[list[httpx.Response], httpx.Response]:
-        _, email, _ = add_user(runtime)
-        _, other_email, _ = add_user(runtime)
+        email = seed_user(runtime).email
+        other_email = seed_user(runtime).email
         attacker = limited.client(app, fresh_ip())
         calls = [_login(attacker, email, f"guess-{n}-password") for n in range(3)]
         calls.append(_login(attacker, email, PASSWORD))
@@ -211,7 +182,7 @@ def test_login_limit_per_email_holds_across_addresses(limited: Limited) -> None:
     app, runtime = limited.app(rate_limit_login_per_minute=3)
 
     def scenario() -> list[httpx.Response]:
-        _, email, _ = add_user(runtime)
+        email = seed_user(runtime).email
         spellings = [email, email.upper(), f" {email} "]
         calls = [
             _login(limited.client(app, fresh_ip()), spelled, "wrong-password-guess")
@@ -229,9 +200,9 @@ def test_login_limit_per_address_holds_across_emails(limited: Limited) -> None:
     app, runtime = limited.app(rate_limit_login_per_minute=3)
 
     def scenario() -> tuple[list[httpx.Response], httpx.Response]:
-        _, email, _ = add_user(runtime)
+        email = seed_user(runtime).email
         sprayer = limited.client(app, fresh_ip())
-        others = [add_user(runtime)[1] for _ in range(3)]
+        others = [seed_user(runtime).email for _ in range(3)]
         calls = [_login(sprayer, other, "summer-2024-password") for other in others]
         calls.append(_login(sprayer, email, PASSWORD))
         return calls, _login(limited.client(app, fresh_ip()), email, PASSWORD)
@@ -246,7 +217,7 @@ def test_successful_logins_count_too(limited: Limited) -> None:
     app, runtime = limited.app(rate_limit_login_per_minute=3)
 
     def scenario() -> list[int]:
-        _, email, _ = add_user(runtime)
+        email = seed_user(runtime).email
         client = limited.client(app, fresh_ip())
         return [_login(client, email, PASSWORD).status_code for _ in range(4)]
 
@@ -297,8 +268,9 @@ def test_limits_are_shared_by_app_instances_through_redis(
         by_address = [limited.client(first_app, ip).get(HEALTH).status_code for _ in range(3)]
         by_address.append(limited.client(second_app, ip).get(HEALTH).status_code)
 
-        user_id, _, alice = add_user(runtime)
-        redis_keys.track(str(user_id))
+        user = seed_user(runtime)
+        alice = user.headers
+        redis_keys.track(str(user.id))
         by_user = [
             limited.client(app, redis_keys.track(fresh_ip())).get(ME, headers=alice).status_code
             for app in (first_app, first_app, first_app, second_app)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import secrets
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import fastapi.routing
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -22,10 +18,9 @@ from forewarn.ml.training import TrainSpec, train_model
 from forewarn.runtime import Runtime
 from forewarn.schemas.devices import DeviceCreate
 from forewarn.security.roles import Role
-from forewarn.security.tokens import issue_token
 from forewarn.services.devices import create_device
 from forewarn.telemetry.store import Row, write_rows
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, seed_user
 
 API = "/api/v1"
 Headers = dict[str, str]
@@ -38,30 +33,6 @@ class World:
     device: uuid.UUID
     model: uuid.UUID
     user: uuid.UUID
-
-
-@functools.cache
-def _password_hash() -> str:
-    """An argon2id hash of PASSWORD at test-sized cost (login verifies with the hash's own
-    parameters, so seeded users log in quickly; the production cost is paid once elsewhere)."""
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
-
-
-def _add_user(runtime: Runtime, role: Role) -> uuid.UUID:
-    user = User(
-        email=f"{role.value}-{secrets.token_hex(4)}@example.com",
-        role=role.value,
-        password_hash=_password_hash(),
-    )
-    with runtime.sessions() as session:
-        session.add(user)
-        session.commit()
-    return user.id
-
-
-def _headers(runtime: Runtime, user_id: uuid.UUID, role: Role) -> Headers:
-    token = issue_token(runtime.secret, user_id, role, timedelta(minutes=5))
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -77,7 +48,7 @@ def world(runtime: Runtime) -> World:
         session.commit()
         spec = TrainSpec(device_id=device.id, metric_name="temperature", n_estimators=10)
         model = train_model(session, runtime.registry, runtime.artifact_key, spec)
-    return World(device=device.id, model=model.id, user=_add_user(runtime, Role.VIEWER))
+    return World(device=device.id, model=model.id, user=seed_user(runtime, Role.VIEWER).id)
 
 
 @dataclass(frozen=True)
@@ -166,7 +137,7 @@ def _state(runtime: Runtime) -> tuple[object, ...]:
 @pytest.mark.parametrize("call", list(CALLS.values()), ids=list(CALLS))
 def test_role_matrix(client: TestClient, runtime: Runtime, world: World, call: Call) -> None:
     """Each role against one endpoint: refused with 403 and no effect, or exactly `ok`."""
-    headers = {role: _headers(runtime, _add_user(runtime, role), role) for role in Role}
+    headers = {role: seed_user(runtime, role).headers for role in Role}
     got: dict[Role, object] = {}
     want: dict[Role, object] = {}
     for role in Role:  # lowest first: refused calls meet the untouched world
@@ -195,29 +166,27 @@ def test_the_matrix_covers_every_route(client: TestClient) -> None:
 
 
 def test_demoted_admin_loses_manage_rights_at_once(client: TestClient, runtime: Runtime) -> None:
-    boss = _headers(runtime, _add_user(runtime, Role.ADMIN), Role.ADMIN)
-    deputy_id = _add_user(runtime, Role.ADMIN)
-    deputy = _headers(runtime, deputy_id, Role.ADMIN)  # this token still claims "admin"
-    assert client.get(f"{API}/users", headers=deputy).status_code == 200
+    boss = seed_user(runtime, Role.ADMIN).headers
+    deputy = seed_user(runtime, Role.ADMIN)  # its token still claims "admin"
+    assert client.get(f"{API}/users", headers=deputy.headers).status_code == 200
 
-    demoted = client.patch(f"{API}/users/{deputy_id}", headers=boss, json={"role": "viewer"})
+    demoted = client.patch(f"{API}/users/{deputy.id}", headers=boss, json={"role": "viewer"})
     assert demoted.status_code == 200 and demoted.json()["role"] == "viewer"
-    refused = client.get(f"{API}/users", headers=deputy)
+    refused = client.get(f"{API}/users", headers=deputy.headers)
     assert refused.status_code == 403
     assert refused.json()["detail"] == "this action needs the admin role"
-    assert client.get(f"{API}/devices", headers=deputy).status_code == 200
+    assert client.get(f"{API}/devices", headers=deputy.headers).status_code == 200
 
-    client.patch(f"{API}/users/{deputy_id}", headers=boss, json={"role": "admin"})
-    assert client.get(f"{API}/users", headers=deputy).status_code == 200
+    client.patch(f"{API}/users/{deputy.id}", headers=boss, json={"role": "admin"})
+    assert client.get(f"{API}/users", headers=deputy.headers).status_code == 200
 
 
 def test_promoted_viewer_may_act_at_once(
     client: TestClient, runtime: Runtime, world: World
 ) -> None:
-    admin = _headers(runtime, _add_user(runtime, Role.ADMIN), Role.ADMIN)
-    viewer_id = _add_user(runtime, Role.VIEWER)
-    viewer = _headers(runtime, viewer_id, Role.VIEWER)  # this token still claims "viewer"
+    admin = seed_user(runtime, Role.ADMIN).headers
+    viewer = seed_user(runtime, Role.VIEWER)  # its token still claims "viewer"
     predict = CALLS["predict"]
-    assert predict.send(client, world, viewer).status_code == 403
-    client.patch(f"{API}/users/{viewer_id}", headers=admin, json={"role": "operator"})
-    assert predict.send(client, world, viewer).status_code == 200
+    assert predict.send(client, world, viewer.headers).status_code == 403
+    client.patch(f"{API}/users/{viewer.id}", headers=admin, json={"role": "operator"})
+    assert predict.send(client, world, viewer.headers).status_code == 200

@@ -35,12 +35,6 @@ from tests.api.helpers import (
 
 
 @pytest.fixture
-def admin(runtime: Runtime) -> Headers:
-    """An admin's headers (a fast user: see user_headers)."""
-    return user_headers(runtime, Role.ADMIN)
-
-
-@pytest.fixture
 def device(client: TestClient, admin: Headers) -> str:
     """A registered device without telemetry."""
     return create_device(client, admin)

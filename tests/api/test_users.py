@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from forewarn.db.models import User
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
-from forewarn.security.tokens import issue_token
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, cheap_password_hash, seed_user
 
 USERS = "/api/v1/users"
 LOGIN = "/api/v1/auth/login"
@@ -26,34 +22,16 @@ PUBLIC_FIELDS = {"id", "email", "role", "is_active", "created_at"}
 Headers = dict[str, str]
 
 
-@functools.cache
-def _password_hash() -> str:
-    """An argon2id hash of PASSWORD at test-sized cost (login verifies with the hash's own
-    parameters, so seeded users log in quickly; the production cost is paid once elsewhere)."""
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
-
-
-def _seed(runtime: Runtime, email: str, role: Role = Role.OPERATOR) -> uuid.UUID:
-    """A user with PASSWORD, written directly (the API's create is tested on its own)."""
-    user = User(email=email, role=role.value, password_hash=_password_hash())
-    with runtime.sessions() as session:
-        session.add(user)
-        session.commit()
-    return user.id
-
-
 @pytest.fixture
 def admin(runtime: Runtime) -> Headers:
-    """Headers of an admin (seeded: no argon2 cost)."""
-    user_id = _seed(runtime, "root@example.com", Role.ADMIN)
-    token = issue_token(runtime.secret, user_id, Role.ADMIN, timedelta(minutes=5))
-    return {"Authorization": f"Bearer {token}"}
+    """Headers of the admin root@example.com."""
+    return seed_user(runtime, Role.ADMIN, email="root@example.com").headers
 
 
 @pytest.fixture
 def user(client: TestClient, runtime: Runtime, admin: Headers) -> dict[str, Any]:
     """An operator ada@example.com with PASSWORD, as GET /users/{id} shows it."""
-    user_id = _seed(runtime, "ada@example.com")
+    user_id = seed_user(runtime, Role.OPERATOR, email="ada@example.com").id
     fetched: dict[str, Any] = client.get(f"{USERS}/{user_id}", headers=admin).json()
     return fetched
 
@@ -142,7 +120,7 @@ def test_list_returns_data_and_total_count(
     client: TestClient, runtime: Runtime, admin: Headers
 ) -> None:
     for n in range(2):
-        _seed(runtime, f"user{n}@example.com")
+        seed_user(runtime, Role.OPERATOR, email=f"user{n}@example.com")
     listed = client.get(USERS, headers=admin)
     assert listed.status_code == 200
     body = listed.json()
@@ -232,7 +210,7 @@ def test_invalid_patch_is_422_and_changes_nothing(
     assert response.status_code == 422, response.text
     assert _named_fields(response) == [loc]
     assert client.get(f"{USERS}/{user['id']}", headers=admin).json() == user
-    assert _stored_hash(runtime, user) == _password_hash()
+    assert _stored_hash(runtime, user) == cheap_password_hash()
 
 
 def test_delete_removes_the_user(client: TestClient, admin: Headers, user: dict[str, Any]) -> None:
