@@ -1,0 +1,112 @@
+"""The detector contract: fit on history, then score a series one reading at a time.
+
+Three layers, each testable alone (STYLE §8): a detector's stream turns a reading into a
+score in 0..1 (higher = more anomalous); the decision compares it with the detector's shipped
+threshold; alerting (hysteresis, escalation) happens later, outside this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Self
+
+import numpy as np
+import numpy.typing as npt
+
+F64Array = npt.NDArray[np.float64]
+I64Array = npt.NDArray[np.int64]
+Arrays = dict[str, np.ndarray[Any, Any]]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A stream's verdict on one reading."""
+
+    score: float
+    warming_up: bool = False
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """How far one feature of a reading lies from what the model learned."""
+
+    feature: str
+    value: float
+    baseline: float
+    scale: float
+    metric: str = ""
+
+    @property
+    def sigmas(self) -> float:
+        """Signed distance from the baseline in units of the learned scale."""
+        return (self.value - self.baseline) / self.scale if self.scale > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a reading was judged anomalous: a sentence, and the numbers behind it."""
+
+    summary: str
+    deviations: tuple[Deviation, ...] = ()
+    metrics: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as stored with an anomaly and returned by the API."""
+        return {
+            "summary": self.summary,
+            "metrics": list(self.metrics),
+            "deviations": [
+                {
+                    "feature": d.feature,
+                    "metric": d.metric,
+                    "value": d.value,
+                    "baseline": d.baseline,
+                    "scale": d.scale,
+                    "sigmas": round(d.sigmas, 2),
+                }
+                for d in self.deviations
+            ],
+        }
+
+
+class Stream(Protocol):
+    """Per-series scoring state; sees readings strictly in time order, never ahead."""
+
+    def update(self, ts_ms: int, value: float | Sequence[float]) -> Scored:
+        """Score a reading, then learn it into the recent window."""
+        ...
+
+    def explain(self) -> Explanation:
+        """Why the last updated reading scored as it did."""
+        ...
+
+
+class Detector(Protocol):
+    """A fitted model of one series (or of several metrics of one device)."""
+
+    algorithm: ClassVar[str]
+    threshold_: float
+
+    def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
+        """Learn from history: values shaped (n,) for one metric or (n, k) for k metrics."""
+        ...
+
+    def stream(self, ts_ms: I64Array, values: F64Array) -> Stream:
+        """A scoring state primed with recent history (which is learned, not scored)."""
+        ...
+
+    def params(self) -> dict[str, Any]:
+        """Constructor parameters, JSON-serialisable."""
+        ...
+
+    def to_arrays(self) -> Arrays:
+        """Everything learned, as named numeric arrays (no pickle)."""
+        ...
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
+    ) -> Self:
+        """Rebuild a fitted detector from `to_arrays` output."""
+        ...
