@@ -1,0 +1,151 @@
+"""The replaced platform's detector: an Isolation Forest on each reading's value alone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+
+from forewarn.detection.base import Arrays, Deviation, Explanation, F64Array, I64Array, Scored
+from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
+
+# Median absolute deviation to standard deviation for normal data.
+MAD_TO_SIGMA = 1.4826
+
+
+def robust_baseline(values: F64Array) -> tuple[F64Array, F64Array]:
+    """Per-column median and MAD-based scale (never zero) of training values."""
+    columns = values.reshape(len(values), -1)
+    median = np.median(columns, axis=0)
+    scale = MAD_TO_SIGMA * np.median(np.abs(columns - median), axis=0)
+    fallback = np.maximum(np.std(columns, axis=0), 1e-9)
+    return median, np.where(scale > 0, scale, fallback)
+
+
+class PointwiseForest:
+    """Isolation Forest over the raw value(s) of each reading, no history.
+
+    Parameters
+    ----------
+    n_estimators, contamination, max_samples, seed
+        As for :class:`IsolationForestDetector`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ts = np.arange(500, dtype=np.int64) * 60_000
+    >>> values = np.random.default_rng(0).normal(25.0, 1.0, 500)
+    >>> stream = PointwiseForest(n_estimators=50).fit(ts, values).stream(ts, values)
+    >>> stream.update(500 * 60_000, 45.0).score > 0.6
+    True
+
+    It fails on faults that stay inside the learned range (a stuck sensor, a slow drift, a
+    spike at a time of day when that level is unusual) because it never looks at the past.
+    """
+
+    algorithm: ClassVar[str] = "isolation_forest"
+    threshold_: float
+    forest_: IsolationForestDetector
+    median_: F64Array
+    scale_: F64Array
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 100,
+        contamination: float | Literal["auto"] = 0.01,
+        max_samples: int | Literal["auto"] = "auto",
+        seed: int = 0,
+        metrics: Sequence[str] = ("value",),
+    ) -> None:
+        """Store the parameters; nothing is learned until fit."""
+        self.n_estimators = n_estimators
+        self.contamination = contamination
+        self.max_samples = max_samples
+        self.seed = seed
+        self.metrics = tuple(metrics)
+
+    def params(self) -> dict[str, Any]:
+        """Constructor parameters, JSON-serialisable."""
+        return {**self._forest_template().params(), "metrics": list(self.metrics)}
+
+    def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
+        """Learn the forest and a robust per-metric baseline for explanations."""
+        self.forest_ = self._forest_template().fit(values)
+        self.threshold_ = self.forest_.threshold_
+        self.median_, self.scale_ = robust_baseline(np.asarray(values, dtype=np.float64))
+        return self
+
+    def stream(self, ts_ms: I64Array, values: F64Array) -> PointwiseStream:
+        """A stream; history is irrelevant to a point-wise model."""
+        self._check_fitted()
+        return PointwiseStream(self)
+
+    def to_arrays(self) -> Arrays:
+        """The forest's compact encoding plus the baseline."""
+        self._check_fitted()
+        return {**self.forest_.to_arrays(), "median": self.median_, "scale": self.scale_}
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
+    ) -> Self:
+        """Rebuild a fitted detector from `to_arrays` output."""
+        known = {k: v for k, v in (params or {}).items() if k in _PARAMS}
+        detector = cls(**known)
+        detector.forest_ = IsolationForestDetector.from_arrays(arrays, params=params)
+        detector.threshold_ = detector.forest_.threshold_
+        detector.median_ = np.asarray(arrays["median"], dtype=np.float64)
+        detector.scale_ = np.asarray(arrays["scale"], dtype=np.float64)
+        return detector
+
+    def _forest_template(self) -> IsolationForestDetector:
+        return IsolationForestDetector(
+            n_estimators=self.n_estimators,
+            contamination=self.contamination,
+            max_samples=self.max_samples,
+            seed=self.seed,
+        )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "forest_"):
+            raise NotFittedError("PointwiseForest is warming up: call fit() first")
+
+
+_PARAMS = ("n_estimators", "contamination", "max_samples", "seed", "metrics")
+
+
+class PointwiseStream:
+    """Scores each reading alone; keeps only the last one, for its explanation."""
+
+    def __init__(self, detector: PointwiseForest) -> None:
+        self._detector = detector
+        self._forest = detector.forest_
+        self._last: F64Array = detector.median_
+
+    def update(self, ts_ms: int, value: float | Sequence[float]) -> Scored:
+        """Score one reading."""
+        if isinstance(value, float | int):
+            self._last = np.array([float(value)])
+            return Scored(self._forest.score_one(float(value)))
+        self._last = np.asarray(value, dtype=np.float64)
+        return Scored(self._forest.score_one(value))
+
+    def explain(self) -> Explanation:
+        """Which metric lies farthest from its learned median, in robust sigmas."""
+        d = self._detector
+        deviations = sorted(
+            (
+                Deviation("value", float(v), float(m), float(s), metric=name)
+                for name, v, m, s in zip(d.metrics, self._last, d.median_, d.scale_, strict=True)
+            ),
+            key=lambda dev: -abs(dev.sigmas),
+        )
+        top = deviations[0]
+        direction = "above" if top.sigmas > 0 else "below"
+        summary = (
+            f"{top.metric} {top.value:.4g} is {abs(top.sigmas):.1f}σ {direction} "
+            f"its learned median {top.baseline:.4g}"
+        )
+        return Explanation(summary, tuple(deviations), tuple(dev.metric for dev in deviations))
