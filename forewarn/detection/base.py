@@ -21,10 +21,22 @@ Arrays = dict[str, np.ndarray[Any, Any]]
 
 @dataclass(frozen=True)
 class Scored:
-    """A stream's verdict on one reading."""
+    """A stream's verdict on one reading.
+
+    `is_anomaly` is set by streams whose decision layer does more than compare the score
+    with the threshold (e.g. reporting one excursion once); None means "use `decide`".
+    """
 
     score: float
     warming_up: bool = False
+    is_anomaly: bool | None = None
+
+
+def decide(scored: Scored, threshold: float) -> bool:
+    """The shipped decision: the stream's own, else score above threshold once warmed up."""
+    if scored.is_anomaly is not None:
+        return scored.is_anomaly
+    return not scored.warming_up and scored.score > threshold
 
 
 @dataclass(frozen=True)
