@@ -1,0 +1,359 @@
+"""End-to-end API benchmark: training, single and batch prediction, model size, over real HTTP.
+
+Run: .venv/bin/python benchmarks/bench_api.py [--database-url postgresql://...] [--quick]
+
+The server is a real `forewarn serve` subprocess (see _server.py); the client runs in this
+process on the same machine, so both compete for the same CPU cores. Exits 0 whatever the
+figures: it reports against the targets, it does not assert them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from _server import (
+    API,
+    JSON_HEADERS,
+    BenchServer,
+    Row,
+    describe_backend,
+    is_postgres_url,
+    percentile,
+    print_report,
+    running_server,
+    verdict,
+)
+
+from forewarn.detection.isolation_forest import IsolationForestDetector
+from forewarn.ml.artifacts import artifact_key, load_artifact
+
+TRAIN_READINGS = 1_000
+STEP_MS = 60_000
+OUTLIER_SHARE = 0.01
+TARGET_TRAIN_S = 0.2
+TARGET_P50_MS = 3.0
+TARGET_P99_MS = 15.0
+TARGET_VALUES_PER_S = 100_000
+TARGET_MODEL_BYTES = 500_000  # 0.5 MB
+TARGET_ARTIFACT_BYTES = 100_000  # 100 KB
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much work one run does."""
+
+    trainings: int
+    warmup_requests: int
+    single_requests: int
+    batch_values: int
+    batch_repeats: int
+
+
+FULL = Plan(5, warmup_requests=300, single_requests=3_000, batch_values=100_000, batch_repeats=3)
+QUICK = Plan(5, warmup_requests=100, single_requests=1_000, batch_values=100_000, batch_repeats=1)
+
+
+def normal_values(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Temperature-like values: a daily cycle (one reading a minute) plus sensor noise.
+
+    Minutes repeat the span of the training window, so normal values stay in the trained range.
+    """
+    minutes = np.arange(n) % TRAIN_READINGS
+    return np.round(25.0 + 2.0 * np.sin(2 * np.pi * minutes / 1440) + rng.normal(0, 0.5, n), 2)
+
+
+def mixed_values(rng: np.random.Generator, n: int) -> tuple[list[float], list[bool]]:
+    """Normal values with ~1 % outliers (far hotter or colder); returns values and outlier flags."""
+    values = normal_values(rng, n)
+    outlier = rng.random(n) < OUTLIER_SHARE
+    values[outlier] = np.round(rng.choice([-1.0, 1.0], int(outlier.sum())) * 20.0 + 25.0, 2)
+    return values.tolist(), outlier.tolist()
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def ingest_training_data(
+    server: BenchServer, client: httpx.Client, metrics: list[str], rng: np.random.Generator
+) -> str:
+    """One device with 1,000 readings of every metric, one a minute up to a minute ago."""
+    device_id = server.create_device(client, "bench-api")
+    end = int(time.time() * 1000) - STEP_MS
+    columns = {m: normal_values(rng, TRAIN_READINGS).tolist() for m in metrics}
+    readings = [
+        {
+            "ts": end - (TRAIN_READINGS - 1 - i) * STEP_MS,
+            "values": {m: columns[m][i] for m in metrics},
+        }
+        for i in range(TRAIN_READINGS)
+    ]
+    response = client.post(f"{API}/devices/{device_id}/telemetry", json=readings)
+    response.raise_for_status()
+    return device_id
+
+
+def train(client: httpx.Client, device_id: str, metric: str) -> tuple[float, dict[str, Any]]:
+    """Seconds for one POST /ml/models/train round trip, and the model it returned."""
+    start = time.perf_counter()
+    response = client.post(
+        f"{API}/ml/models/train", json={"device_id": device_id, "metric_name": metric}
+    )
+    seconds = time.perf_counter() - start
+    response.raise_for_status()
+    model: dict[str, Any] = response.json()
+    if model["sample_count"] != TRAIN_READINGS:
+        raise RuntimeError(f"trained on {model['sample_count']} readings, not {TRAIN_READINGS}")
+    return seconds, model
+
+
+def bench_training(
+    client: httpx.Client, device_id: str, metrics: list[str]
+) -> tuple[list[Row], dict[str, Any]]:
+    """A cold first training (sklearn import), then the median of one per other series."""
+    cold, _ = train(client, device_id, metrics[0])
+    timed = [train(client, device_id, m) for m in metrics[1:]]
+    seconds = [s for s, _ in timed]
+    median = statistics.median(seconds)
+    rows = [
+        (
+            f"train over HTTP, {TRAIN_READINGS:,} readings (median of {len(seconds)} series)",
+            f"{median * 1e3:.0f} ms",
+            f"<= {TARGET_TRAIN_S * 1e3:.0f} ms",
+            verdict(median <= TARGET_TRAIN_S),
+        ),
+        ("  min / max of those", f"{min(seconds) * 1e3:.0f} / {max(seconds) * 1e3:.0f} ms", "", ""),
+        ("  first training (cold: sklearn import)", f"{cold * 1e3:.0f} ms", "", ""),
+    ]
+    return rows, timed[-1][1]
+
+
+def bench_fit_in_process(rng: np.random.Generator, repeats: int) -> Row:
+    """IsolationForestDetector.fit on 1,000 values in this process (server defaults)."""
+    import sklearn.ensemble  # noqa: F401  # keep the one-off import out of the timing
+
+    data = normal_values(rng, TRAIN_READINGS)
+    seconds = []
+    for _ in range(repeats):
+        detector = IsolationForestDetector(n_estimators=100, contamination=0.01, seed=0)
+        start = time.perf_counter()
+        detector.fit(data)
+        seconds.append(time.perf_counter() - start)
+    median = statistics.median(seconds)
+    return (
+        f"  in-process fit, {TRAIN_READINGS:,} values (median of {repeats})",
+        f"{median * 1e3:.0f} ms",
+        f"<= {TARGET_TRAIN_S * 1e3:.0f} ms",
+        verdict(median <= TARGET_TRAIN_S),
+    )
+
+
+# --- single prediction -----------------------------------------------------------------------
+
+
+def bench_single(
+    client: httpx.Client, series: dict[str, str], plan: Plan, rng: np.random.Generator
+) -> list[Row]:
+    """Sequential POST /ml/predict on one keep-alive connection, after a warm-up."""
+    values, outlier = mixed_values(rng, plan.warmup_requests + plan.single_requests)
+    latencies, flagged = [], 0
+    for i, value in enumerate(values):
+        start = time.perf_counter_ns()
+        response = client.post(f"{API}/ml/predict", json={**series, "value": value})
+        response.raise_for_status()
+        is_anomaly = response.json()["is_anomaly"]
+        elapsed = (time.perf_counter_ns() - start) / 1e6
+        if i >= plan.warmup_requests:
+            latencies.append((elapsed, outlier[i]))
+            flagged += bool(is_anomaly)
+    return _latency_rows(latencies, flagged)
+
+
+def _latency_rows(latencies: list[tuple[float, bool]], flagged: int) -> list[Row]:
+    every = sorted(ms for ms, _ in latencies)
+    outliers = sorted(ms for ms, is_outlier in latencies if is_outlier)
+    p50, p90, p99 = (percentile(every, q) for q in (0.5, 0.9, 0.99))
+    n = len(every)
+    return [
+        (f"predict one value, p50 ({n:,} requests)", f"{p50:.2f} ms",
+         f"<= {TARGET_P50_MS:g} ms", verdict(p50 <= TARGET_P50_MS)),
+        ("predict one value, p99", f"{p99:.2f} ms",
+         f"<= {TARGET_P99_MS:g} ms", verdict(p99 <= TARGET_P99_MS)),
+        ("  p90 / max", f"{p90:.2f} / {every[-1]:.2f} ms", "", ""),
+        ("  throughput (sequential)", f"{n / (sum(every) / 1e3):,.0f} req/s", "", ""),
+        (f"  sent outliers: {len(outliers)}; flagged anomalies: {flagged}",
+         f"p50 {percentile(outliers, 0.5):.2f} ms" if outliers else "-", "", ""),
+    ]  # fmt: skip
+
+
+# --- batch prediction ------------------------------------------------------------------------
+
+
+def series_body(series: dict[str, str], values: list[float]) -> dict[str, Any]:
+    """The columnar form: one series with all its values."""
+    return {"series": [{**series, "values": values}]}
+
+
+def items_body(series: dict[str, str], values: list[float]) -> dict[str, Any]:
+    """The object-per-value form."""
+    return {"items": [{**series, "value": v} for v in values]}
+
+
+@dataclass(frozen=True)
+class BatchTiming:
+    """Seconds spent on one batch request, client request start to response parsed."""
+
+    encode: float
+    http: float
+    decode: float
+    request_bytes: int
+    response_bytes: int
+
+    @property
+    def total(self) -> float:
+        """End-to-end seconds."""
+        return self.encode + self.http + self.decode
+
+
+def post_batch(client: httpx.Client, body: dict[str, Any], expected: int) -> BatchTiming:
+    """JSON-encode, POST and parse one batch, timing each step."""
+    start = time.perf_counter()
+    raw = json.dumps(body).encode()
+    sent = time.perf_counter()
+    response = client.post(f"{API}/ml/predict/batch", content=raw, headers=JSON_HEADERS)
+    received = time.perf_counter()
+    response.raise_for_status()
+    parsed = response.json()
+    done = time.perf_counter()
+    if parsed["count"] != expected:
+        raise RuntimeError(f"batch scored {parsed['count']} values, not {expected}")
+    return BatchTiming(
+        sent - start, received - sent, done - received, len(raw), len(response.content)
+    )
+
+
+def bench_batch(
+    client: httpx.Client, series: dict[str, str], plan: Plan, rng: np.random.Generator
+) -> list[Row]:
+    """One large batch in each form (median of the repeats), values/s end to end."""
+    post_batch(client, series_body(series, [25.0] * 1_000), 1_000)  # warm-up
+    values, _ = mixed_values(rng, plan.batch_values)
+    rows: list[Row] = []
+    for form, make_body in (("series", series_body), ("items", items_body)):
+        body = make_body(series, values)
+        runs = [post_batch(client, body, len(values)) for _ in range(plan.batch_repeats)]
+        timing = sorted(runs, key=lambda t: t.total)[len(runs) // 2]
+        rate = len(values) / timing.total
+        rows += [
+            (f"predict batch, `{form}` form, {len(values):,} values", f"{rate:,.0f} values/s",
+             f">= {TARGET_VALUES_PER_S:,}/s", verdict(rate >= TARGET_VALUES_PER_S)),
+            ("  client encode / HTTP round trip / client parse",
+             f"{timing.encode * 1e3:.0f} / {timing.http * 1e3:.0f} / {timing.decode * 1e3:.0f} ms",
+             "", ""),
+            ("  request / response body",
+             f"{timing.request_bytes / 1e6:.1f} / {timing.response_bytes / 1e6:.1f} MB", "", ""),
+        ]  # fmt: skip
+    return rows
+
+
+# --- model size ------------------------------------------------------------------------------
+
+
+def bench_model_size(server: BenchServer, client: httpx.Client, model: dict[str, Any]) -> list[Row]:
+    """Artifact size as the API reports it; memory of the detector loaded from that file."""
+    response = client.get(f"{API}/ml/models/{model['id']}")
+    response.raise_for_status()
+    size = int(response.json()["artifact_size"])
+    path = _artifact_file(server.data_dir, model)
+    retained, peak = loaded_model_memory(path, artifact_key(server.secret))
+    return [
+        ("model artifact on disk (GET /ml/models/{id})", f"{size / 1e3:.1f} KB",
+         f"<= {TARGET_ARTIFACT_BYTES / 1e3:.0f} KB", verdict(size <= TARGET_ARTIFACT_BYTES)),
+        ("loaded model in memory (tracemalloc, retained)", f"{retained / 1e3:.1f} KB",
+         f"<= {TARGET_MODEL_BYTES / 1e6:g} MB", verdict(retained <= TARGET_MODEL_BYTES)),
+        ("  peak while loading", f"{peak / 1e3:.1f} KB", "", ""),
+    ]  # fmt: skip
+
+
+def _artifact_file(data_dir: Path, model: dict[str, Any]) -> Path:
+    """The model's file: the only artifact of its series (each series is trained once here)."""
+    folder = data_dir / "models" / str(model["device_id"]) / str(model["metric_name"])
+    files = sorted(folder.glob("*.npz"))
+    if len(files) != 1:
+        raise RuntimeError(f"expected one artifact in {folder}, found {len(files)}")
+    return files[0]
+
+
+def loaded_model_memory(path: Path, key: bytes) -> tuple[int, int]:
+    """Bytes still held by a detector loaded from `path`, and the peak during loading."""
+    IsolationForestDetector.from_arrays(load_artifact(path, key)[0])  # lazy imports, caches
+    gc.collect()
+    tracemalloc.start()
+    detector = IsolationForestDetector.from_arrays(load_artifact(path, key)[0])
+    gc.collect()
+    retained, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del detector
+    return retained, peak
+
+
+# --- driver ----------------------------------------------------------------------------------
+
+
+def run(server: BenchServer, plan: Plan) -> list[Row]:
+    """Every measurement against one server."""
+    rng = np.random.default_rng(0)
+    metrics = [f"temp_{i}" for i in range(plan.trainings + 1)]
+    with server.client() as client:
+        device_id = ingest_training_data(server, client, metrics, rng)
+        rows, model = bench_training(client, device_id, metrics)
+        rows.append(bench_fit_in_process(rng, plan.trainings))
+        series = {"device_id": device_id, "metric_name": model["metric_name"]}
+        rows += bench_single(client, series, plan, rng)
+        rows += bench_batch(client, series, plan, rng)
+        rows += bench_model_size(server, client, model)
+    return rows
+
+
+NOTES = [
+    "client and server share this machine's cores; the server is one uvicorn process "
+    "(default settings: INFO access log on, 100 trees, contamination 0.01)",
+    "train: POST round trip incl. reading the window from the database, fit, signed artifact "
+    "write (fsync) and commit; the first (cold) training is excluded from the median",
+    "predict: sequential requests on one keep-alive httpx.Client; latency = request start "
+    "to JSON response parsed; values are ~1 % outliers (each anomaly is stored: one commit)",
+    "batch: end to end = client json.dumps + HTTP round trip + client response parse "
+    "(median of the repeats); values include ~1 % outliers, stored as anomalies",
+]
+
+
+def main() -> None:
+    """Start a server, measure, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL server to create a throw-away database on (default: embedded SQLite)",
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer requests, one batch each")
+    args = parser.parse_args()
+    if args.database_url is not None and not is_postgres_url(args.database_url):
+        parser.error("--database-url must be a PostgreSQL URL; SQLite is the default")
+    plan = QUICK if args.quick else FULL
+    with running_server(args.database_url) as server:
+        rows = run(server, plan)
+        title = f"Forewarn API over HTTP, {describe_backend(server)}"
+    print_report(title, rows, NOTES)
+
+
+if __name__ == "__main__":
+    main()
