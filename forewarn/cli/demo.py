@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from forewarn.cli.common import configure_logging, console, err_console, open_runtime
+from forewarn.cli.serving import run_server
 from forewarn.demo import GRACE_MS, AdminLogin, DemoResult, FaultOutcome, combine, run_demo
 from forewarn.demo.run import Advance, SeriesReport, StageHook
 from forewarn.errors import ForewarnError
@@ -188,10 +189,6 @@ def _print_try_it(result: DemoResult, host: str, port: int) -> None:
 
 
 def _serve(runtime: Runtime, host: str, port: int) -> None:
-    import uvicorn
-
-    from forewarn.api.app import create_app
-
     configure_logging()
     # The runtime stays open_runtime's to close; the app only flushes usage on shutdown.
-    uvicorn.run(create_app(runtime, own_runtime=False), host=host, port=port, log_level="info")
+    run_server(runtime, host, port, own_runtime=False, access_log=False)

@@ -98,6 +98,8 @@ class RateLimiter:
         self._limit = limit
         self._window_s = window_s
         self._clock = clock
+        # Memory counters answer at once; a shared store does network I/O.
+        self.blocking = not isinstance(store, MemoryCounterStore)
 
     def hit(self, key: str) -> Verdict:
         """Count a hit for `key` and say whether it may proceed."""

@@ -7,7 +7,9 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
 
 from forewarn.api.deps import Operator, RuntimeDep, SessionDep
 from forewarn.errors import InvalidInputError
@@ -53,7 +55,7 @@ def predict(body: PredictRequest, session: SessionDep, runtime: RuntimeDep) -> P
 )
 def predict_batch(
     body: BatchPredictRequest, session: SessionDep, runtime: RuntimeDep
-) -> BatchPredictResponse:
+) -> BatchPredictResponse | Response:
     """Score many values in one call; a series without a model fails the whole batch."""
     total = len(body.items or []) + sum(len(s.values) for s in body.series or [])
     limit = runtime.settings.max_predict_batch
@@ -99,9 +101,7 @@ def _series_prediction(s: SeriesValues, r: SeriesScores) -> SeriesPrediction:
     )
 
 
-def _score_items(
-    items: list[PredictRequest], session: SessionDep, runtime: RuntimeDep
-) -> BatchPredictResponse:
+def _score_items(items: list[PredictRequest], session: SessionDep, runtime: RuntimeDep) -> Response:
     groups: dict[tuple[uuid.UUID, str], list[int]] = defaultdict(list)
     for index, item in enumerate(items):
         groups[(item.device_id, item.metric_name)].append(index)
@@ -116,17 +116,42 @@ def _score_items(
         for (device, metric), idx in groups.items()
     ]
     scored = runtime.scorer.score_many(session, inputs)
-    results: list[PredictResponse | None] = [None] * len(items)
+    results: list[_ItemResult | None] = [None] * len(items)
     for idx, r in zip(groups.values(), scored, strict=True):
+        model_id, version, threshold = str(r.model.id), r.model.version, r.model.threshold
+        flags, scores = r.is_anomaly.tolist(), r.scores.tolist()
         for position, i in enumerate(idx):
-            results[i] = PredictResponse(
-                is_anomaly=bool(r.is_anomaly[position]),
-                anomaly_score=float(r.scores[position]),
-                threshold=r.model.threshold,
-                model_id=r.model.id,
-                model_version=r.model.version,
-            )
-    done = [r for r in results if r is not None]
-    return BatchPredictResponse(
-        results=done, count=len(done), anomaly_count=sum(r.is_anomaly for r in done)
-    )
+            results[i] = {
+                "is_anomaly": flags[position],
+                "anomaly_score": scores[position],
+                "threshold": threshold,
+                "model_id": model_id,
+                "model_version": version,
+            }
+    anomalies = sum(int(r.is_anomaly.sum()) for r in scored)
+    body: _ItemsBody = {
+        "results": results,
+        "series": None,
+        "count": len(results),
+        "anomaly_count": anomalies,
+    }
+    # Plain dicts through a TypedDict adapter: building 100k response models doubled the time.
+    return Response(_ITEMS_JSON.dump_json(body), media_type="application/json")
+
+
+class _ItemResult(TypedDict):
+    is_anomaly: bool
+    anomaly_score: float
+    threshold: float
+    model_id: str
+    model_version: int
+
+
+class _ItemsBody(TypedDict):
+    results: list[_ItemResult | None]
+    series: None
+    count: int
+    anomaly_count: int
+
+
+_ITEMS_JSON = TypeAdapter(_ItemsBody)
