@@ -125,3 +125,5 @@ class AnomalyDetection(Base):
     threshold: Mapped[float] = mapped_column(Float)
     ts: Mapped[int] = mapped_column(BigInteger)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # {"summary": str, "metrics": [...], "deviations": [...]}; NULL on rows from before 0002.
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
