@@ -15,6 +15,7 @@ from forewarn.api.routes import (
     anomalies,
     auth,
     devices,
+    evaluate,
     health,
     ml_models,
     predict,
@@ -67,6 +68,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> FastAPI:
         telemetry.router,
         ml_models.router,
         predict.router,
+        evaluate.router,
         anomalies.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROTECTED_RESPONSES)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from forewarn.cli import demo, imports, train, users
+from forewarn.cli import demo, evaluate, imports, train, users
 from forewarn.cli.common import configure_logging, console, load_settings, open_runtime
 
 app = typer.Typer(
@@ -18,23 +18,23 @@ app.add_typer(users.app, name="user")
 app.command("train")(train.train)
 app.command("import-csv")(imports.import_csv)
 app.command("demo")(demo.demo)
+app.command("evaluate")(evaluate.evaluate)
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    access_log: Annotated[bool, typer.Option(help="Log every request")] = False,
 ) -> None:
     """Migrate the database and serve the API."""
-    import uvicorn
-
-    from forewarn.api.app import create_app
+    from forewarn.cli.serving import run_server
     from forewarn.runtime import build_runtime
 
     configure_logging()
     runtime = build_runtime(load_settings())
     console.print(f"Forewarn API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+    run_server(runtime, host, port, own_runtime=True, access_log=access_log)
 
 
 @db_app.command("upgrade")

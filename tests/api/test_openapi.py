@@ -13,6 +13,7 @@ from forewarn.api.app import create_app
 from forewarn.runtime import build_runtime
 from forewarn.schemas.auth import LoginRequest
 from forewarn.schemas.devices import DeviceCreate
+from forewarn.schemas.evaluation import EvaluateRequest
 from forewarn.schemas.ml import BatchPredictRequest, PredictRequest, TrainRequest
 from forewarn.schemas.telemetry import Reading
 from tests.conftest import make_settings
@@ -26,6 +27,7 @@ EXAMPLED: tuple[type[BaseModel], ...] = (
     LoginRequest,
     DeviceCreate,
     Reading,
+    EvaluateRequest,
 )
 
 JSON = dict[str, Any]

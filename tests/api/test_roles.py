@@ -73,6 +73,26 @@ def _series(world: World) -> dict[str, Any]:
 
 
 READ, ACT, MANAGE = Role.VIEWER, Role.OPERATOR, Role.ADMIN
+
+
+def _labelled_series() -> dict[str, object]:
+    """A small inline backtest: 200 readings, a spike inside the one labelled window."""
+    start = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    values = [20.0 + 0.1 * (i % 7) for i in range(200)]
+    values[150] = 60.0
+    stamps = [start + i * 60_000 for i in range(200)]
+    return {
+        "series": [
+            {
+                "name": "pump/bearing.csv",
+                "timestamps": stamps,
+                "values": values,
+                "windows": [[stamps[145], stamps[155]]],
+            }
+        ]
+    }
+
+
 CALLS = {
     "list-devices": Call(READ, "GET", "/devices", 200),
     "get-device": Call(READ, "GET", "/devices/{device_id}", 200),
@@ -100,6 +120,7 @@ CALLS = {
         lambda w: {"series": [{**_series(w), "values": [20.1, 20.3]}]},
     ),
     "retire-model": Call(ACT, "DELETE", "/ml/models/{model_id}", 200),
+    "evaluate": Call(ACT, "POST", "/ml/evaluate", 200, lambda w: _labelled_series()),
     "create-device": Call(
         MANAGE, "POST", "/devices", 201, lambda w: {"name": "Fan 2", "type": "fan"}
     ),

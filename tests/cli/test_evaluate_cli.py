@@ -1,0 +1,153 @@
+"""`forewarn evaluate` on a tiny NAB-layout directory written by the test."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner, Result
+
+from forewarn.cli.evaluate import scores_table
+from forewarn.cli.main import app
+from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
+from forewarn.evaluation.backtest import run_backtest
+from forewarn.evaluation.corpus import load_corpus
+
+T0 = 1_396_310_400_000  # 2014-04-01T00:00:00Z
+STEP = 300_000
+FILES = {"plant/pump.csv": (1, 600), "yard/fan.csv": (2, 500)}  # name: (seed, rows)
+SPIKES = (300, 420)
+
+
+def stamp(ms: int) -> str:
+    """A timestamp as NAB writes it."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def write_file(path: Path, seed: int, n: int) -> list[list[str]]:
+    """A noisy series with a spike and a dip in each window; returns its windows."""
+    values = np.random.default_rng(seed).normal(20.0, 0.5, n)
+    for k in SPIKES:
+        values[k] += 10.0
+        values[k + 2] -= 10.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{stamp(T0 + i * STEP)},{v:.3f}" for i, v in enumerate(values)]
+    path.write_text("timestamp,value\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return [[stamp(T0 + (k - 5) * STEP) + ".000000", stamp(T0 + (k + 5) * STEP)] for k in SPIKES]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """(data directory, windows JSON) in NAB's layout; the working directory is tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "nab" / "data"
+    windows = {name: write_file(data / name, seed, n) for name, (seed, n) in FILES.items()}
+    labels = tmp_path / "nab" / "labels.json"
+    labels.write_text(json.dumps(windows), encoding="utf-8")
+    return data, labels
+
+
+def run(*args: str | Path) -> Result:
+    """Invoke the `forewarn` command."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def flat(result: Result) -> str:
+    """Output with line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def test_evaluate_prints_tables_and_writes_outputs(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, labels = corpus
+    out = tmp_path / "results"
+    result = run("evaluate", data, "--labels", labels, "--output", out)
+    assert result.exit_code == 0, result.output
+    text = flat(result)
+    for expected in ("NAB score", "Events at the shipped decisions", "precision", "rows/s"):
+        assert expected in text
+    assert "plant/pump.csv" in result.output.replace("\n", "").replace(" ", "")
+    assert text.count(DEFAULT_ALGORITHM) >= 3  # per-file title, scores row, events row
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["algorithm"] == DEFAULT_ALGORITHM and len(summary["series"]) == 2
+    assert summary["events"]["shipped"]["windows"] == 4
+    for name, (_, n) in FILES.items():
+        lines = (out / name).read_text().splitlines()
+        assert lines[0] == "timestamp,value,anomaly_score,is_anomaly" and len(lines) == n + 1
+        assert (out / "plots" / name).with_suffix(".png").is_file()
+    assert not (tmp_path / "forewarn-evaluation").exists()
+
+
+def test_without_output_only_pngs_go_to_the_default_dir(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, labels = corpus
+    result = run("evaluate", data / "plant" / "pump.csv", "--labels", labels)
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("forewarn-evaluation/**/*.*"))
+    assert written == [Path("forewarn-evaluation/plots/plant/pump.png")]
+
+
+def test_no_plots_writes_nothing(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    data, labels = corpus
+    result = run("evaluate", data, "--labels", labels, "--no-plots", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "forewarn-evaluation").exists()
+
+
+def test_two_algorithms_give_two_rows(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    names = [spec.name for spec in ALGORITHMS[:2]]
+    if len(names) < 2:
+        pytest.skip("only one algorithm is registered")
+    data, labels = corpus
+    args = [a for name in names for a in ("--algorithm", name)]
+    result = run("evaluate", data, "--labels", labels, *args, "--output", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    for name in names:
+        assert flat(result).count(name) >= 3
+        summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())
+        assert summary["algorithm"] == name
+
+
+def test_scores_table_has_one_row_per_algorithm(corpus: tuple[Path, Path]) -> None:
+    report = run_backtest(load_corpus(*corpus)[:1])
+    table = scores_table([report, replace(report, algorithm="other")])
+    assert table.row_count == 2
+    console = Console(width=80, record=True)
+    console.print(table)
+    text = console.export_text()
+    assert "other" in text and DEFAULT_ALGORITHM in text
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing labels", "cannot read windows"),
+        ("bad csv", "bad row"),
+        ("unlabelled file", "no anomaly windows"),
+        ("unknown algorithm", "unknown algorithm"),
+    ],
+)
+def test_errors_are_one_red_line_and_exit_1(
+    corpus: tuple[Path, Path], tmp_path: Path, case: str, message: str
+) -> None:
+    data, labels = corpus
+    args: list[str | Path] = ["evaluate", data, "--labels", labels]
+    if case == "missing labels":
+        args[3] = tmp_path / "nope.json"
+    elif case == "bad csv":
+        (data / "plant" / "pump.csv").write_text("timestamp,value\n2014-04-01 00:00:00,abc\n")
+    elif case == "unlabelled file":
+        write_file(data / "plant" / "extra.csv", 3, 500)
+    else:
+        args += ["--algorithm", "no-such-detector"]
+    result = run(*args)
+    assert result.exit_code == 1
+    assert message in flat(result)
+    assert "Traceback" not in result.output
