@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from forewarn.detection.base import Detector
+from forewarn.detection.ensemble import LikelihoodEnsemble
+from forewarn.detection.likelihood import AnomalyLikelihood
 from forewarn.detection.pointwise import PointwiseForest
+from forewarn.detection.robust import RobustZScore
+from forewarn.detection.windowed_forest import WindowedForest
 from forewarn.errors import InvalidInputError
 
 
@@ -30,6 +35,18 @@ def _load_pointwise(
     return PointwiseForest.from_arrays(arrays, params=params)
 
 
+def _loader(
+    cls: Any,
+) -> Callable[[Mapping[str, np.ndarray[Any, Any]], Mapping[str, Any]], Detector]:
+    """The `load` of a detector class: its from_arrays with the stored params."""
+
+    def load(arrays: Mapping[str, np.ndarray[Any, Any]], params: Mapping[str, Any]) -> Detector:
+        detector: Detector = cls.from_arrays(arrays, params=params)
+        return detector
+
+    return load
+
+
 ALGORITHMS: tuple[AlgorithmSpec, ...] = (
     AlgorithmSpec(
         name="isolation_forest",
@@ -38,8 +55,43 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         multivariate=True,
         description="Isolation Forest on each reading's value alone (the replaced platform's).",
     ),
+    AlgorithmSpec(
+        name="robust_zscore",
+        create=RobustZScore,
+        load=_loader(RobustZScore),
+        multivariate=True,
+        description="Largest tail-calibrated median/MAD z over features of the recent past.",
+    ),
+    AlgorithmSpec(
+        name="windowed_forest",
+        create=WindowedForest,
+        load=_loader(WindowedForest),
+        multivariate=True,
+        description="Isolation Forest over features of the recent past and the time of day.",
+    ),
+    AlgorithmSpec(
+        name="robust_likelihood",
+        create=partial(AnomalyLikelihood, base="robust_zscore"),
+        load=_loader(AnomalyLikelihood),
+        multivariate=True,
+        description="Anomaly likelihood of the robust z-score's recent raw scores.",
+    ),
+    AlgorithmSpec(
+        name="forest_likelihood",
+        create=partial(AnomalyLikelihood, base="windowed_forest"),
+        load=_loader(AnomalyLikelihood),
+        multivariate=True,
+        description="Anomaly likelihood of the windowed forest's recent raw scores.",
+    ),
+    AlgorithmSpec(
+        name="ensemble",
+        create=LikelihoodEnsemble,
+        load=_loader(LikelihoodEnsemble),
+        multivariate=True,
+        description="Robust likelihood + range check, reporting each excursion once (default).",
+    ),
 )
-DEFAULT_ALGORITHM = "isolation_forest"
+DEFAULT_ALGORITHM = "ensemble"
 
 
 def algorithm(name: str) -> AlgorithmSpec:

@@ -1,0 +1,113 @@
+"""Benchmark every registered detector: streaming speed, training time, memory, artifact size.
+
+Run: .venv/bin/python benchmarks/bench_streaming.py [--algorithms a,b] [--readings 20000]
+
+One process, one series, one core: readings/s of `Stream.update` on a 1-minute temperature
+series (after priming on 10,000 readings), training time on those 10,000 readings (best of
+three, scikit-learn imported beforehand), memory the fitted detector and its primed stream
+keep (tracemalloc), and the artifact size (np.savez_compressed of to_arrays()). Targets for
+the default: >= 20,000 readings/s and <= 1 s training. Exits 0 whatever the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from forewarn.detection.base import Detector
+from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM, algorithm
+from forewarn.sim import TEMPERATURE, generate
+
+INTERVAL_MS = 60_000
+TRAIN_READINGS = 10_000
+START_MS = 1_704_067_200_000
+
+
+def readings(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n one-minute temperature readings from the simulator (seeded)."""
+    ts = START_MS + np.arange(n, dtype=np.int64) * INTERVAL_MS
+    return ts, generate(TEMPERATURE, START_MS, n, INTERVAL_MS, np.random.default_rng(7))
+
+
+def best_of(repeats: int, run: Callable[[], Any]) -> float:
+    """Fastest of a few runs, in seconds: the least disturbed by other processes."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def retained_bytes(build: Callable[[], Any]) -> tuple[int, Any]:
+    """Bytes still allocated after `build` returns (what its result keeps alive)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    result = build()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return after - before, result
+
+
+def artifact_bytes(detector: Detector) -> int:
+    """Size of the compressed arrays an artifact stores."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **detector.to_arrays())
+    return buffer.getbuffer().nbytes
+
+
+def measure(name: str, n_stream: int) -> list[str]:
+    """One algorithm's figures as table cells."""
+    ts, values = readings(TRAIN_READINGS + n_stream)
+    train_ts, train_values = ts[:TRAIN_READINGS], values[:TRAIN_READINGS]
+    create = algorithm(name).create
+    fit_seconds = best_of(3, lambda: create().fit(train_ts, train_values))
+    model_bytes, detector = retained_bytes(lambda: create().fit(train_ts, train_values))
+    stream_bytes, stream = retained_bytes(lambda: detector.stream(train_ts, train_values))
+    rows = list(zip(ts[TRAIN_READINGS:].tolist(), values[TRAIN_READINGS:].tolist(), strict=True))
+    update = stream.update
+    started = time.perf_counter()
+    for t, v in rows:
+        update(t, v)
+    rate = len(rows) / (time.perf_counter() - started)
+    mark = " *" if name == DEFAULT_ALGORITHM else ""
+    return [
+        name + mark,
+        f"{rate:,.0f}",
+        f"{1e6 / rate:.1f}",
+        f"{fit_seconds * 1e3:,.0f}",
+        f"{model_bytes / 1024:,.0f}",
+        f"{stream_bytes / 1024:,.0f}",
+        f"{artifact_bytes(detector) / 1024:,.1f}",
+    ]
+
+
+def main() -> None:
+    """Measure and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algorithms", default=",".join(spec.name for spec in ALGORITHMS))
+    parser.add_argument("--readings", type=int, default=20_000, help="readings streamed")
+    args = parser.parse_args()
+    create = algorithm(DEFAULT_ALGORITHM).create
+    create().fit(*readings(500))  # keep scikit-learn's one-off import out of the timings
+    header = ["algorithm", "readings/s", "µs/reading", "fit 10k ms", "model KiB",
+              "stream KiB", "artifact KiB"]  # fmt: skip
+    rows = [measure(name.strip(), args.readings) for name in args.algorithms.split(",")]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = zip(row, widths, strict=True)
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(cells)))
+    print("targets for the default (*): >= 20,000 readings/s, fit on 10,000 readings <= 1,000 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The default detector: anomaly likelihood of robust feature surprises, a range check, and
+a decision layer that reports one excursion once.
+
+Three layers (STYLE §8): (1) each member detector turns a reading into a raw score; (2) the
+likelihood layer turns raw scores into how unusual the recent ones are against their own
+history, and a reading that leaves the range seen so far by more than `range_tolerance` of
+its width scores 1 whatever the models say; (3) `EventGate` decides which readings to report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
+from forewarn.detection.decision import EventGate
+from forewarn.detection.features import as_columns
+from forewarn.detection.isolation_forest import NotFittedError
+from forewarn.detection.likelihood import AnomalyLikelihood, LikelihoodStream, decades_score
+
+# The product's retraining schedule, used by the benchmarks: refit every week of readings
+# at the usual 5-minute sampling, on the trailing four weeks.
+RETRAIN_EVERY_ROWS = 2_016
+RETRAIN_WINDOW_ROWS = 8_064
+RANGE_SCORE = 1.0  # score of a reading outside the known range ...
+RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
+_PARAMS = ("members", "range_tolerance", "short_rows", "long_rows", "decades", "seed")
+
+
+class LikelihoodEnsemble:
+    """Likelihood of member raw scores (max over members), a range check and event logic.
+
+    Parameters
+    ----------
+    members : sequence of str
+        Raw scorers, each wrapped in its own anomaly likelihood ("robust_zscore",
+        "windowed_forest").
+    range_tolerance : float
+        A reading further than this share of the known range beyond it scores 1.
+    short_rows, long_rows, decades
+        As for :class:`AnomalyLikelihood`; `decades` sets the shipped threshold.
+    seed : int
+        Passed to the members.
+    metrics : sequence of str
+        Names of the metrics, one per column of the values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ts = np.arange(3000, dtype=np.int64) * 60_000
+    >>> values = 25 + np.random.default_rng(0).normal(0, 0.2, 3000)
+    >>> detector = LikelihoodEnsemble(metrics=["temperature"]).fit(ts, values)
+    >>> stream = detector.stream(ts, values)
+    >>> [stream.update((3000 + i) * 60_000, 25.1).is_anomaly for i in range(2)]
+    [False, False]
+    >>> stream.update(3002 * 60_000, 30.0).is_anomaly
+    True
+    >>> stream.explain().summary.startswith("temperature 30 is outside its known range")
+    True
+    >>> stream.update(3003 * 60_000, 30.0).is_anomaly  # the same excursion: reported once
+    False
+
+    It fails on faults that stay inside the known range and move too slowly for the
+    one-day features (a drift over weeks), and it reports a fault that never ends once.
+    """
+
+    algorithm: ClassVar[str] = "ensemble"
+    threshold_: float
+    members_: list[AnomalyLikelihood]
+    low_: F64Array
+    high_: F64Array
+
+    def __init__(
+        self,
+        *,
+        members: Sequence[str] = ("robust_zscore",),
+        range_tolerance: float = 0.02,
+        short_rows: int = 3,
+        long_rows: int = 2_000,
+        decades: float = 7.0,
+        seed: int = 0,
+        metrics: Sequence[str] = ("value",),
+    ) -> None:
+        """Store the parameters; nothing is learned until fit."""
+        self.members = tuple(members)
+        self.range_tolerance = range_tolerance
+        self.short_rows = short_rows
+        self.long_rows = long_rows
+        self.decades = decades
+        self.seed = seed
+        self.metrics = tuple(metrics)
+
+    def params(self) -> dict[str, Any]:
+        """Constructor parameters, JSON-serialisable."""
+        own = {name: getattr(self, name) for name in _PARAMS}
+        return {**own, "members": list(self.members), "metrics": list(self.metrics)}
+
+    def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
+        """Fit every member's likelihood and learn each metric's range."""
+        self.members_ = [self._member(name).fit(ts_ms, values) for name in self.members]
+        columns = as_columns(values)
+        self.low_, self.high_ = columns.min(axis=0), columns.max(axis=0)
+        self.threshold_ = decades_score(self.decades)
+        return self
+
+    def stream(self, ts_ms: I64Array, values: F64Array) -> EnsembleStream:
+        """Member streams primed with history; the range also covers the history."""
+        self._check_fitted()
+        columns = as_columns(values)
+        low = np.minimum(self.low_, columns.min(axis=0, initial=np.inf))
+        high = np.maximum(self.high_, columns.max(axis=0, initial=-np.inf))
+        streams = [member.stream(ts_ms, values) for member in self.members_]
+        return EnsembleStream(self, streams, (low.tolist(), high.tolist()), len(ts_ms))
+
+    def to_arrays(self) -> Arrays:
+        """Each member's arrays under an m<i>_ prefix, plus the ranges."""
+        self._check_fitted()
+        arrays: Arrays = {"low": self.low_, "high": self.high_}
+        for i, member in enumerate(self.members_):
+            arrays.update({f"m{i}_{k}": v for k, v in member.to_arrays().items()})
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
+    ) -> Self:
+        """Rebuild a fitted detector from `to_arrays` output."""
+        detector = cls(**{k: v for k, v in (params or {}).items() if k in (*_PARAMS, "metrics")})
+        detector.members_ = []
+        for i, name in enumerate(detector.members):
+            prefix = f"m{i}_"
+            own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            params_i = detector._member(name).params()
+            detector.members_.append(AnomalyLikelihood.from_arrays(own, params=params_i))
+        detector.low_ = np.asarray(arrays["low"], dtype=np.float64)
+        detector.high_ = np.asarray(arrays["high"], dtype=np.float64)
+        detector.threshold_ = decades_score(detector.decades)
+        return detector
+
+    def _member(self, name: str) -> AnomalyLikelihood:
+        return AnomalyLikelihood(
+            base=name,
+            short_rows=self.short_rows,
+            long_rows=self.long_rows,
+            decades=self.decades,
+            seed=self.seed,
+            metrics=self.metrics,
+        )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "members_"):
+            raise NotFittedError("LikelihoodEnsemble is warming up: call fit() first")
+
+
+class EnsembleStream:
+    """Member likelihoods, the range check and the event gate, one reading at a time."""
+
+    def __init__(
+        self,
+        detector: LikelihoodEnsemble,
+        members: list[LikelihoodStream],
+        known_range: tuple[list[float], list[float]],
+        seen: int,
+    ) -> None:
+        """Start from primed member streams, the known range and the history length."""
+        self._metrics = detector.metrics
+        self._members = members
+        self._low, self._high = known_range
+        self._tolerance = detector.range_tolerance
+        self._gate = EventGate(detector.threshold_)
+        self._exits: list[tuple[str, float, float, float]] = []
+        self._best = 0
+        self._seen = seen
+
+    def update(self, ts_ms: int, value: float | Sequence[float]) -> Scored:
+        """Score a reading, check its range, decide, then learn it."""
+        scored = [member.update(ts_ms, value) for member in self._members]
+        scores = [s.score for s in scored]
+        self._best = int(np.argmax(scores)) if len(scores) > 1 else 0
+        score = max(scores)
+        values = [float(value)] if isinstance(value, float | int) else [float(v) for v in value]
+        exits = self._range_exits(values)
+        self._seen += 1
+        self._exits = exits if self._seen > RANGE_MIN_ROWS else []
+        if self._exits:
+            score = RANGE_SCORE
+        warming_up = scored[0].warming_up
+        return Scored(score, warming_up, self._gate.decide(score, warming_up))
+
+    def _range_exits(self, values: list[float]) -> list[tuple[str, float, float, float]]:
+        """Metrics whose reading leaves the known range (which then widens to include it)."""
+        exits = []
+        for j, (x, lo, hi) in enumerate(zip(values, self._low, self._high, strict=True)):
+            margin = self._tolerance * (hi - lo)
+            if x > hi + margin or x < lo - margin:
+                exits.append((self._metrics[j], x, lo, hi))
+            self._low[j], self._high[j] = min(lo, x), max(hi, x)
+        return exits
+
+    def explain(self) -> Explanation:
+        """The range exit, if any, then the most anomalous member's explanation."""
+        base = self._members[self._best].explain()
+        if not self._exits:
+            return base
+        metric, x, lo, hi = self._exits[0]
+        text = f"{metric} {x:.4g} is outside its known range {lo:.4g} to {hi:.4g}"
+        metrics = tuple(dict.fromkeys([m for m, *_ in self._exits] + list(base.metrics)))
+        return Explanation(f"{text}; {base.summary}", base.deviations, metrics)
