@@ -35,6 +35,7 @@ from _server import (
 )
 
 from forewarn.detection.isolation_forest import IsolationForestDetector
+from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
 from forewarn.ml.artifacts import artifact_key, load_artifact
 
 TRAIN_READINGS = 1_000
@@ -57,10 +58,29 @@ class Plan:
     single_requests: int
     batch_values: int
     batch_repeats: int
+    algorithm: str = DEFAULT_ALGORITHM
 
 
 FULL = Plan(5, warmup_requests=300, single_requests=3_000, batch_values=100_000, batch_repeats=3)
 QUICK = Plan(5, warmup_requests=100, single_requests=1_000, batch_values=100_000, batch_repeats=1)
+# Training data ends this long ago; predicted readings (each stored, each with its own time,
+# as a device sends them) then move forward from there without reaching the future limit.
+HISTORY_END_AGO_MS = 20 * 3_600_000
+SINGLE_STEP_MS = 1_000
+BATCH_STEP_MS = 50
+
+
+class ReadingClock:
+    """Strictly increasing reading times after the training data."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.next_ms = start_ms
+
+    def take(self, n: int, step_ms: int) -> list[int]:
+        """The next n times, step_ms apart."""
+        stamps = [self.next_ms + i * step_ms for i in range(n)]
+        self.next_ms = stamps[-1] + step_ms
+        return stamps
 
 
 def normal_values(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -88,7 +108,7 @@ def ingest_training_data(
 ) -> str:
     """One device with 1,000 readings of every metric, one a minute up to a minute ago."""
     device_id = server.create_device(client, "bench-api")
-    end = int(time.time() * 1000) - STEP_MS
+    end = int(time.time() * 1000) - HISTORY_END_AGO_MS
     columns = {m: normal_values(rng, TRAIN_READINGS).tolist() for m in metrics}
     readings = [
         {
@@ -102,12 +122,13 @@ def ingest_training_data(
     return device_id
 
 
-def train(client: httpx.Client, device_id: str, metric: str) -> tuple[float, dict[str, Any]]:
+def train(
+    client: httpx.Client, device_id: str, metric: str, name: str
+) -> tuple[float, dict[str, Any]]:
     """Seconds for one POST /ml/models/train round trip, and the model it returned."""
     start = time.perf_counter()
-    response = client.post(
-        f"{API}/ml/models/train", json={"device_id": device_id, "metric_name": metric}
-    )
+    body = {"device_id": device_id, "metric_name": metric, "algorithm": name}
+    response = client.post(f"{API}/ml/models/train", json=body)
     seconds = time.perf_counter() - start
     response.raise_for_status()
     model: dict[str, Any] = response.json()
@@ -117,11 +138,11 @@ def train(client: httpx.Client, device_id: str, metric: str) -> tuple[float, dic
 
 
 def bench_training(
-    client: httpx.Client, device_id: str, metrics: list[str]
+    client: httpx.Client, device_id: str, metrics: list[str], name: str
 ) -> tuple[list[Row], dict[str, Any]]:
     """A cold first training (sklearn import), then the median of one per other series."""
-    cold, _ = train(client, device_id, metrics[0])
-    timed = [train(client, device_id, m) for m in metrics[1:]]
+    cold, _ = train(client, device_id, metrics[0], name)
+    timed = [train(client, device_id, m, name) for m in metrics[1:]]
     seconds = [s for s, _ in timed]
     median = statistics.median(seconds)
     rows = [
@@ -161,14 +182,20 @@ def bench_fit_in_process(rng: np.random.Generator, repeats: int) -> Row:
 
 
 def bench_single(
-    client: httpx.Client, series: dict[str, str], plan: Plan, rng: np.random.Generator
+    client: httpx.Client,
+    series: dict[str, str],
+    plan: Plan,
+    rng: np.random.Generator,
+    clock: ReadingClock,
 ) -> list[Row]:
     """Sequential POST /ml/predict on one keep-alive connection, after a warm-up."""
     values, outlier = mixed_values(rng, plan.warmup_requests + plan.single_requests)
+    stamps = clock.take(len(values), SINGLE_STEP_MS)
     latencies, flagged = [], 0
     for i, value in enumerate(values):
         start = time.perf_counter_ns()
-        response = client.post(f"{API}/ml/predict", json={**series, "value": value})
+        body = {**series, "value": value, "timestamp": stamps[i]}
+        response = client.post(f"{API}/ml/predict", json=body)
         response.raise_for_status()
         is_anomaly = response.json()["is_anomaly"]
         elapsed = (time.perf_counter_ns() - start) / 1e6
@@ -198,14 +225,18 @@ def _latency_rows(latencies: list[tuple[float, bool]], flagged: int) -> list[Row
 # --- batch prediction ------------------------------------------------------------------------
 
 
-def series_body(series: dict[str, str], values: list[float]) -> dict[str, Any]:
-    """The columnar form: one series with all its values."""
-    return {"series": [{**series, "values": values}]}
+def series_body(series: dict[str, str], values: list[float], stamps: list[int]) -> dict[str, Any]:
+    """The columnar form: one series with all its values and their times."""
+    return {"series": [{**series, "values": values, "timestamps": stamps}]}
 
 
-def items_body(series: dict[str, str], values: list[float]) -> dict[str, Any]:
+def items_body(series: dict[str, str], values: list[float], stamps: list[int]) -> dict[str, Any]:
     """The object-per-value form."""
-    return {"items": [{**series, "value": v} for v in values]}
+    return {
+        "items": [
+            {**series, "value": v, "timestamp": t} for v, t in zip(values, stamps, strict=True)
+        ]
+    }
 
 
 @dataclass(frozen=True)
@@ -242,15 +273,23 @@ def post_batch(client: httpx.Client, body: dict[str, Any], expected: int) -> Bat
 
 
 def bench_batch(
-    client: httpx.Client, series: dict[str, str], plan: Plan, rng: np.random.Generator
+    client: httpx.Client,
+    series: dict[str, str],
+    plan: Plan,
+    rng: np.random.Generator,
+    clock: ReadingClock,
 ) -> list[Row]:
     """One large batch in each form (median of the repeats), values/s end to end."""
-    post_batch(client, series_body(series, [25.0] * 1_000), 1_000)  # warm-up
+    warm = clock.take(1_000, BATCH_STEP_MS)
+    post_batch(client, series_body(series, [25.0] * 1_000, warm), 1_000)
     values, _ = mixed_values(rng, plan.batch_values)
     rows: list[Row] = []
     for form, make_body in (("series", series_body), ("items", items_body)):
-        body = make_body(series, values)
-        runs = [post_batch(client, body, len(values)) for _ in range(plan.batch_repeats)]
+        runs = [
+            post_batch(client, make_body(series, values, clock.take(len(values), BATCH_STEP_MS)),
+                       len(values))
+            for _ in range(plan.batch_repeats)
+        ]  # fmt: skip
         timing = sorted(runs, key=lambda t: t.total)[len(runs) // 2]
         rate = len(values) / timing.total
         rows += [
@@ -293,12 +332,17 @@ def _artifact_file(data_dir: Path, model: dict[str, Any]) -> Path:
     return files[0]
 
 
+def _load(path: Path, key: bytes) -> object:
+    arrays, meta = load_artifact(path, key)
+    return algorithm(str(meta["algorithm"])).load(arrays, meta["parameters"])
+
+
 def loaded_model_memory(path: Path, key: bytes) -> tuple[int, int]:
     """Bytes still held by a detector loaded from `path`, and the peak during loading."""
-    IsolationForestDetector.from_arrays(load_artifact(path, key)[0])  # lazy imports, caches
+    _load(path, key)  # lazy imports, caches
     gc.collect()
     tracemalloc.start()
-    detector = IsolationForestDetector.from_arrays(load_artifact(path, key)[0])
+    detector = _load(path, key)
     gc.collect()
     retained, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -315,18 +359,22 @@ def run(server: BenchServer, plan: Plan) -> list[Row]:
     metrics = [f"temp_{i}" for i in range(plan.trainings + 1)]
     with server.client() as client:
         device_id = ingest_training_data(server, client, metrics, rng)
-        rows, model = bench_training(client, device_id, metrics)
+        rows, model = bench_training(client, device_id, metrics, plan.algorithm)
         rows.append(bench_fit_in_process(rng, plan.trainings))
         series = {"device_id": device_id, "metric_name": model["metric_name"]}
-        rows += bench_single(client, series, plan, rng)
-        rows += bench_batch(client, series, plan, rng)
+        clock = ReadingClock(int(time.time() * 1000) - HISTORY_END_AGO_MS + STEP_MS)
+        rows += bench_single(client, series, plan, rng, clock)
+        rows += bench_batch(client, series, plan, rng, clock)
         rows += bench_model_size(server, client, model)
     return rows
 
 
 NOTES = [
     "client and server share this machine's cores; the server is one uvicorn process "
-    "(default settings: INFO access log on, 100 trees, contamination 0.01)",
+    "(`forewarn serve` defaults: access log off, GC tuned; isolation_forest: 100 trees, "
+    "contamination 0.01)",
+    "every predicted reading carries its own timestamp and is stored as telemetry, then "
+    "scored in time order with the series' server-held stream",
     "train: POST round trip incl. reading the window from the database, fit, signed artifact "
     "write (fsync) and commit; the first (cold) training is excluded from the median",
     "predict: sequential requests on one keep-alive httpx.Client; latency = request start "

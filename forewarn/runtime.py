@@ -12,6 +12,7 @@ from forewarn.db.migrate import upgrade
 from forewarn.ml.artifacts import artifact_key
 from forewarn.ml.registry import ModelRegistry
 from forewarn.ml.scoring import Scorer
+from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
 from forewarn.security.ratelimit import (
     CounterStore,
@@ -90,5 +91,5 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         limits=_rate_limits(settings),
         registry=registry,
         usage=usage,
-        scorer=Scorer(registry, usage),
+        scorer=Scorer(registry, StreamStore(settings.max_streams), usage),
     )

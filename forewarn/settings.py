@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
+
+if TYPE_CHECKING:
+    from forewarn.ml.training import ForestDefaults
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values people paste from tutorials; a signing key equal to one of these is refused.
@@ -39,6 +42,7 @@ class Settings(BaseSettings):
     max_predict_batch: Annotated[int, Field(ge=1, le=10_000_000)] = 200_000
     max_request_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024 * 1024
     model_cache_size: Annotated[int, Field(ge=1)] = 2048
+    max_streams: Annotated[int, Field(ge=1)] = 5000
     active_model_ttl_s: Annotated[float, Field(ge=0)] = 5.0
     usage_flush_interval_s: Annotated[float, Field(gt=0)] = 1.0
     default_contamination: Annotated[float, Field(gt=0, le=0.5)] | Literal["auto"] = 0.01
@@ -61,6 +65,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'forewarn.db').resolve()}"
+
+    @property
+    def forest_defaults(self) -> ForestDefaults:
+        """Isolation Forest options used when a train request leaves them out."""
+        from forewarn.ml.training import ForestDefaults
+
+        return ForestDefaults(self.default_contamination, self.default_n_estimators)
 
     @property
     def resolved_model_dir(self) -> Path:

@@ -12,6 +12,7 @@ from forewarn.api.deps import PROTECTED_RESPONSES, limit_ip
 from forewarn.api.errors import install_error_handlers
 from forewarn.api.limits import BodySizeLimit
 from forewarn.api.routes import (
+    algorithms,
     anomalies,
     auth,
     devices,
@@ -66,6 +67,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> FastAPI:
         users.router,
         devices.router,
         telemetry.router,
+        algorithms.router,
         ml_models.router,
         predict.router,
         evaluate.router,

@@ -8,36 +8,48 @@ from typing import Annotated
 import typer
 
 from forewarn.cli.common import console, err_console, open_runtime
+from forewarn.detection.registry import ALGORITHMS
 from forewarn.errors import ForewarnError
-from forewarn.ml.training import TrainSpec, train_model
+from forewarn.ml.training import TrainSpec, choose_algorithm, train_model, with_forest_defaults
+from forewarn.schemas.ml import series_key
 
 
 def train(
     device_id: Annotated[uuid.UUID, typer.Option("--device", help="Device id")],
-    metric: Annotated[str, typer.Option(help="Metric name")],
+    metric: Annotated[
+        str, typer.Option(help='Metric name; "*" or a comma-separated list for a device model')
+    ],
     days: Annotated[int, typer.Option(min=1, max=3650, help="Training window in days")] = 7,
-    contamination: Annotated[
-        float | None, typer.Option(min=0.0001, max=0.5, help="Expected share of anomalies")
+    algorithm: Annotated[
+        str | None, typer.Option(help=f"One of: {', '.join(a.name for a in ALGORITHMS)}")
     ] = None,
-    n_estimators: Annotated[int | None, typer.Option(min=10, max=1000)] = None,
+    contamination: Annotated[
+        float | None,
+        typer.Option(min=0.0001, max=0.5, help="Isolation Forest: expected anomaly share"),
+    ] = None,
+    n_estimators: Annotated[
+        int | None, typer.Option(min=10, max=1000, help="Isolation Forest: trees")
+    ] = None,
 ) -> None:
-    """Train a model for one device/metric and make it active."""
+    """Train a model for one device/metric (or a device-level model) and make it active."""
     with open_runtime() as runtime, runtime.sessions() as session:
-        settings = runtime.settings
-        spec = TrainSpec(
-            device_id=device_id,
-            metric_name=metric,
-            window_days=days,
-            contamination=contamination or settings.default_contamination,
-            n_estimators=n_estimators or settings.default_n_estimators,
-        )
-        with console.status(f"training {metric} on {days} days"):
-            try:
+        try:
+            forest_given = contamination is not None or n_estimators is not None
+            spec = TrainSpec(
+                device_id=device_id,
+                metric_name=series_key(metric.split(",")) if "," in metric else metric,
+                window_days=days,
+                algorithm=choose_algorithm(algorithm, forest_options_given=forest_given),
+                contamination=contamination,
+                n_estimators=n_estimators,
+            )
+            spec = with_forest_defaults(spec, runtime.settings.forest_defaults)
+            with console.status(f"training {spec.algorithm} on {days} days of {metric}"):
                 model = train_model(session, runtime.registry, runtime.artifact_key, spec)
-            except ForewarnError as err:
-                err_console.print(f"[red]{err}[/red]")
-                raise typer.Exit(1) from err
+        except ForewarnError as err:
+            err_console.print(f"[red]{err}[/red]")
+            raise typer.Exit(1) from err
         console.print(
-            f"model {model.id} v{model.version}: {model.sample_count} readings, "
-            f"threshold {model.threshold:.3f}, artifact {model.artifact_size} bytes"
+            f"model {model.id} v{model.version} ({model.algorithm}): {model.sample_count} "
+            f"readings, threshold {model.threshold:.3f}, artifact {model.artifact_size} bytes"
         )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,8 +20,8 @@ from forewarn.demo.report import DEFAULT_GRACE_MS, Evaluation, evaluate
 from forewarn.errors import ConflictError
 from forewarn.ml.catalog import purge_device_artifacts
 from forewarn.ml.registry import ModelRegistry
-from forewarn.ml.scoring import SeriesInput, now_ms
-from forewarn.ml.training import DAY_MS, TrainSpec, train_model
+from forewarn.ml.scoring import now_ms
+from forewarn.ml.training import DAY_MS, TrainSpec, train_model, with_forest_defaults
 from forewarn.runtime import Runtime
 from forewarn.schemas.auth import UserCreate
 from forewarn.schemas.devices import DeviceCreate
@@ -164,9 +165,9 @@ def train_first_day(
         # read_series includes both ends: [first - 1 ms, first + 1 day - 1 ms] is one day.
         spec = TrainSpec(
             device_id=ids[s.device_key], metric_name=s.metric, window_days=1,
-            end_ms=int(s.ts_ms[0]) + DAY_MS - 1, contamination=settings.default_contamination,
-            n_estimators=settings.default_n_estimators, seed=seed,
+            end_ms=int(s.ts_ms[0]) + DAY_MS - 1, seed=seed,
         )  # fmt: skip
+        spec = with_forest_defaults(spec, settings.forest_defaults)
         train_model(session, runtime.registry, runtime.artifact_key, spec)
         advance(1)
     return len(series)
@@ -182,10 +183,12 @@ def score_last_day(
     for s in series:
         device = by_key[s.device_key]
         ts, values = read_series(session, device.id, s.metric, end_ms - DAY_MS + 1, end_ms)
-        (scores,) = runtime.scorer.score_many(
-            session, [SeriesInput(device.id, s.metric, values, ts)]
-        )
-        evaluation = evaluate(s.faults, ts[scores.is_anomaly], GRACE_MS, scored_ts=ts)
+        model = runtime.registry.active(session, device.id, s.metric)
+        readings = list(zip(ts.tolist(), values.tolist(), strict=True))
+        verdicts = runtime.scorer.score_series(session, model, readings)
+        session.commit()
+        flagged = np.array([v.is_anomaly for v in verdicts], dtype=bool)
+        evaluation = evaluate(s.faults, ts[flagged], GRACE_MS, scored_ts=ts)
         reports.append(SeriesReport(device, s.metric, evaluation))
         advance(len(ts))
     return tuple(reports)

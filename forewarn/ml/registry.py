@@ -14,9 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forewarn.db.models import MLModel
-from forewarn.detection.isolation_forest import IsolationForestDetector
+from forewarn.detection.base import Detector
+from forewarn.detection.registry import algorithm
 from forewarn.errors import NotFoundError
 from forewarn.ml.artifacts import load_artifact
+from forewarn.schemas.common import datetime_to_ms
 
 SeriesKey = tuple[uuid.UUID, str]
 
@@ -31,6 +33,25 @@ class ActiveModel:
     version: int
     threshold: float
     artifact_path: str
+    algorithm: str
+    metrics: tuple[str, ...]
+    training_start_ms: int
+    training_end_ms: int
+
+    @classmethod
+    def from_row(cls, row: MLModel) -> ActiveModel:
+        """The scoring view of a model row."""
+        metrics = tuple(row.parameters.get("metrics") or (row.metric_name,))
+        return cls(
+            row.id, row.device_id, row.metric_name, row.version, row.threshold,
+            row.artifact_path, row.algorithm, metrics, datetime_to_ms(row.training_start),
+            datetime_to_ms(row.training_end),
+        )  # fmt: skip
+
+    @property
+    def multivariate(self) -> bool:
+        """True for a device-level model over several metrics."""
+        return len(self.metrics) > 1 or self.metrics != (self.metric_name,)
 
 
 class ModelRegistry:
@@ -51,7 +72,8 @@ class ModelRegistry:
         self._ttl = active_ttl_s
         self._clock = clock
         self._active: dict[SeriesKey, tuple[float, ActiveModel]] = {}
-        self._loaded: OrderedDict[uuid.UUID, IsolationForestDetector] = OrderedDict()
+        self._by_device: dict[uuid.UUID, tuple[float, list[ActiveModel]]] = {}
+        self._loaded: OrderedDict[uuid.UUID, Detector] = OrderedDict()
         self._lock = threading.Lock()
 
     def active(self, session: Session, device_id: uuid.UUID, metric_name: str) -> ActiveModel:
@@ -69,21 +91,31 @@ class ModelRegistry:
         )
         if row is None:
             raise NotFoundError("active model for series", f"{device_id}/{metric_name}")
-        model = ActiveModel(
-            row.id, row.device_id, row.metric_name, row.version, row.threshold, row.artifact_path
-        )
+        model = ActiveModel.from_row(row)
         self._active[key] = (self._clock(), model)
         return model
 
-    def detector(self, model: ActiveModel) -> IsolationForestDetector:
+    def device_models(self, session: Session, device_id: uuid.UUID) -> list[ActiveModel]:
+        """Every active model of a device (briefly cached): what new readings must go through."""
+        cached = self._by_device.get(device_id)
+        if cached is not None and self._clock() - cached[0] < self._ttl:
+            return cached[1]
+        rows = session.scalars(
+            select(MLModel).where(MLModel.device_id == device_id, MLModel.is_active.is_(True))
+        )
+        models = [ActiveModel.from_row(row) for row in rows]
+        self._by_device[device_id] = (self._clock(), models)
+        return models
+
+    def detector(self, model: ActiveModel) -> Detector:
         """The loaded, verified detector of a model version."""
         with self._lock:
             found = self._loaded.get(model.id)
             if found is not None:
                 self._loaded.move_to_end(model.id)
                 return found
-        arrays, _meta = load_artifact(self.model_dir / model.artifact_path, self._key)
-        detector = IsolationForestDetector.from_arrays(arrays)
+        arrays, meta = load_artifact(self.model_dir / model.artifact_path, self._key)
+        detector = algorithm(model.algorithm).load(arrays, meta.get("parameters") or {})
         with self._lock:
             self._loaded[model.id] = detector
             while len(self._loaded) > self._cache_size:
@@ -93,11 +125,13 @@ class ModelRegistry:
     def invalidate(self, device_id: uuid.UUID, metric_name: str) -> None:
         """Forget the cached active model of a series (after train or delete)."""
         self._active.pop((device_id, metric_name), None)
+        self._by_device.pop(device_id, None)
 
     def invalidate_device(self, device_id: uuid.UUID) -> None:
         """Forget the cached active models of every series of a device (after its deletion)."""
         for key in [key for key in list(self._active) if key[0] == device_id]:
             self._active.pop(key, None)
+        self._by_device.pop(device_id, None)
 
     def forget(self, model_id: uuid.UUID) -> None:
         """Drop a loaded detector (after its artifact was purged)."""

@@ -1,4 +1,4 @@
-"""Score values with a series' active model and store the anomalies."""
+"""Score readings of a series in time order with its active model, and store the anomalies."""
 
 from __future__ import annotations
 
@@ -6,34 +6,21 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-import numpy as np
-from sqlalchemy import insert
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert
+from sqlalchemy.orm import Session, SessionTransaction
 
 from forewarn.db.models import AnomalyDetection
 from forewarn.db.types import utcnow
+from forewarn.detection.base import Stream, decide
 from forewarn.ml.registry import ActiveModel, ModelRegistry
+from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
 
-
-@dataclass(frozen=True)
-class SeriesInput:
-    """Values of one series to score, with their times (epoch ms)."""
-
-    device_id: uuid.UUID
-    metric_name: str
-    values: np.ndarray
-    ts_ms: np.ndarray
-
-
-@dataclass(frozen=True)
-class SeriesScores:
-    """Scores of one series' values, in input order."""
-
-    model: ActiveModel
-    scores: np.ndarray
-    is_anomaly: np.ndarray
+Value = float | list[float]
+_PENDING_USAGE = "forewarn.pending_usage"  # session.info key: usage counted on commit
 
 
 def now_ms() -> int:
@@ -41,82 +28,122 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Scorer:
-    """Scores readings; one transaction per call stores every anomaly found."""
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one reading."""
 
-    def __init__(self, registry: ModelRegistry, usage: UsageTracker) -> None:
+    ts: int
+    score: float
+    is_anomaly: bool
+    warming_up: bool
+    explanation: dict[str, Any] | None
+
+
+class Scorer:
+    """Scores readings through per-model streams; anomalies go into the caller's transaction."""
+
+    def __init__(self, registry: ModelRegistry, streams: StreamStore, usage: UsageTracker) -> None:
         self._registry = registry
+        self._streams = streams
         self._usage = usage
 
-    def score_one(
+    def score_series(
         self,
         session: Session,
-        device_id: uuid.UUID,
-        metric_name: str,
-        value: float,
-        ts_ms: int | None,
-    ) -> tuple[ActiveModel, float, bool]:
-        """Score a single value (the hot path: no arrays, no sklearn)."""
-        model = self._registry.active(session, device_id, metric_name)
-        score = self._registry.detector(model).score_one(value)
-        is_anomaly = score > model.threshold
-        at = utcnow()
-        if is_anomaly:
-            session.add(_anomaly_row(model, value, score, ts_ms or now_ms(), at))
-            session.commit()
-        self._usage.record(model.id, 1, int(is_anomaly), at)
-        return model, score, is_anomaly
+        model: ActiveModel,
+        readings: Sequence[tuple[int, Value]],
+    ) -> list[Verdict]:
+        """Score readings of one model's series, sorted by time, already stored in `session`.
 
-    def score_many(self, session: Session, batch: Sequence[SeriesInput]) -> list[SeriesScores]:
-        """Score several series; all anomalies are written in one transaction."""
-        models = [self._registry.active(session, s.device_id, s.metric_name) for s in batch]
-        results = []
-        rows: list[dict[str, object]] = []
-        at = utcnow()
-        for series, model in zip(batch, models, strict=True):
-            scores = self._registry.detector(model).score_many(series.values)
-            flags = scores > model.threshold
-            results.append(SeriesScores(model, scores, flags))
-            rows.extend(_anomaly_dicts(model, series, scores, flags, at))
-        if rows:
-            session.execute(insert(AnomalyDetection), rows)
-            session.commit()
-        for result in results:
-            self._usage.record(
-                result.model.id, len(result.scores), int(result.is_anomaly.sum()), at
-            )
-        return results
+        Anomalies are added to the session; the caller commits, once, for the whole request.
+        The model's usage counts them when that commit happens (not if it rolls back).
+        """
+        if not readings:
+            return []
+        detector = self._registry.detector(model)
+        # One request at a time moves a model's stream; a failure leaves no half-moved stream.
+        with self._streams.lock(model.id):
+            stream = self._streams.stream_for(session, model, detector, readings[0][0])
+            try:
+                verdicts = [_verdict(stream, ts, value, model.threshold) for ts, value in readings]
+            except BaseException:
+                self._streams.forget(model.id)
+                raise
+            self._streams.advanced(model.id, stream, readings[-1][0])
+        _store_anomalies(session, model, readings, verdicts)
+        flagged_count = sum(v.is_anomaly for v in verdicts)
+        self._count_on_commit(session, (model.id, len(verdicts), flagged_count, utcnow()))
+        return verdicts
+
+    def _count_on_commit(
+        self, session: Session, usage: tuple[uuid.UUID, int, int, datetime]
+    ) -> None:
+        if _PENDING_USAGE not in session.info:
+            session.info[_PENDING_USAGE] = []
+            event.listen(session, "after_commit", self._record_pending)
+            event.listen(session, "after_transaction_end", _drop_pending)
+        session.info[_PENDING_USAGE].append(usage)
+
+    def _record_pending(self, session: Session) -> None:
+        pending: list[tuple[uuid.UUID, int, int, datetime]] = session.info[_PENDING_USAGE]
+        for model_id, predictions, anomalies, at in pending:
+            self._usage.record(model_id, predictions, anomalies, at)
+        pending.clear()
+
+    def forget(self, model_id: uuid.UUID) -> None:
+        """Drop the in-memory state of a model."""
+        self._streams.forget(model_id)
+
+
+def _verdict(stream: Stream, ts: int, value: Value, threshold: float) -> Verdict:
+    scored = stream.update(ts, value)
+    flagged = decide(scored, threshold)
+    explanation = stream.explain().as_dict() if flagged else None
+    return Verdict(ts, scored.score, flagged, scored.warming_up, explanation)
+
+
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction that ended without commit (rolled back, closed) counts nothing."""
+    if transaction.parent is None:
+        session.info[_PENDING_USAGE].clear()
+
+
+def _store_anomalies(
+    session: Session,
+    model: ActiveModel,
+    readings: Sequence[tuple[int, Value]],
+    verdicts: Sequence[Verdict],
+) -> None:
+    at = utcnow()
+    rows = [
+        _anomaly_row(model, value, verdict, at)
+        for (_, value), verdict in zip(readings, verdicts, strict=True)
+        if verdict.is_anomaly
+    ]
+    if rows:
+        session.execute(insert(AnomalyDetection), rows)
 
 
 def _anomaly_row(
-    model: ActiveModel, value: float, score: float, ts_ms: int, at: object
-) -> AnomalyDetection:
-    return AnomalyDetection(
-        model_id=model.id,
-        device_id=model.device_id,
-        metric_name=model.metric_name,
-        value=value,
-        anomaly_score=score,
-        threshold=model.threshold,
-        ts=ts_ms,
-        detected_at=at,
-    )
+    model: ActiveModel, value: Value, verdict: Verdict, at: datetime
+) -> dict[str, Any]:
+    """One anomaly; a device-level one records the value of its most deviant metric."""
+    shown = value if isinstance(value, float | int) else _top_metric_value(model, value, verdict)
+    return {
+        "id": uuid.uuid4(),
+        "model_id": model.id,
+        "device_id": model.device_id,
+        "metric_name": model.metric_name,
+        "value": float(shown),
+        "anomaly_score": verdict.score,
+        "threshold": model.threshold,
+        "ts": verdict.ts,
+        "detected_at": at,
+        "explanation": verdict.explanation,
+    }
 
 
-def _anomaly_dicts(
-    model: ActiveModel, series: SeriesInput, scores: np.ndarray, flags: np.ndarray, at: object
-) -> list[dict[str, object]]:
-    return [
-        {
-            "id": uuid.uuid4(),
-            "model_id": model.id,
-            "device_id": model.device_id,
-            "metric_name": model.metric_name,
-            "value": float(series.values[i]),
-            "anomaly_score": float(scores[i]),
-            "threshold": model.threshold,
-            "ts": int(series.ts_ms[i]),
-            "detected_at": at,
-        }
-        for i in np.flatnonzero(flags)
-    ]
+def _top_metric_value(model: ActiveModel, values: list[float], verdict: Verdict) -> float:
+    named = dict(zip(model.metrics, values, strict=True))
+    ranked = (verdict.explanation or {}).get("metrics") or list(model.metrics)
+    return float(named.get(ranked[0], values[0]))

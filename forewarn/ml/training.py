@@ -1,87 +1,155 @@
-"""Train a model for one series and make it the active version."""
+"""Train a model for one series (or several metrics of a device) and make it active."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forewarn.db.models import MLModel
-from forewarn.detection.isolation_forest import IsolationForestDetector
+from forewarn.detection.base import Detector, F64Array, I64Array
+from forewarn.detection.params import accepted_params, build
+from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
 from forewarn.errors import ConflictError, InvalidInputError
 from forewarn.ml.artifacts import save_artifact
 from forewarn.ml.registry import ModelRegistry
 from forewarn.schemas.common import ms_to_datetime
 from forewarn.services.devices import get_device
-from forewarn.telemetry.query import latest_ts, read_series
+from forewarn.telemetry.query import device_metrics, latest_ts, read_aligned
 
 _LOGGER = logging.getLogger(__name__)
 
 MIN_TRAINING_READINGS = 10
 DAY_MS = 86_400_000
 ARTIFACT_SUFFIX = ".npz"
+ALL_METRICS = "*"
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """What to train: a series, a window and the detector's parameters."""
+    """What to train: a series key, a window, an algorithm and its parameters.
+
+    `metric_name` is one metric, "*" (every metric of the device) or a comma-separated list;
+    the last two train one device-level model over the metrics aligned in time.
+    """
 
     device_id: uuid.UUID
     metric_name: str
     window_days: int = 7
     end_ms: int | None = None
-    contamination: float | Literal["auto"] = "auto"
-    n_estimators: int = 100
+    algorithm: str = DEFAULT_ALGORITHM
+    contamination: float | str | None = None
+    n_estimators: int | None = None
     seed: int = 0
-    algorithm: str = "isolation_forest"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ForestDefaults:
+    """Isolation Forest settings used when a request leaves them out."""
+
+    contamination: float | str
+    n_estimators: int
+
+
+def choose_algorithm(requested: str | None, *, forest_options_given: bool) -> str:
+    """The requested algorithm; else isolation_forest for the replaced platform's
+    forest options (contamination, n_estimators); else the product's default."""
+    if requested is not None:
+        return algorithm(requested).name
+    return "isolation_forest" if forest_options_given else DEFAULT_ALGORITHM
+
+
+def with_forest_defaults(spec: TrainSpec, defaults: ForestDefaults) -> TrainSpec:
+    """Fill contamination / n_estimators from settings where the algorithm takes them and
+    the request gave them neither as a field nor in `params`."""
+    accepted = accepted_params(algorithm(spec.algorithm)) - set(spec.params)
+    contamination = spec.contamination
+    if contamination is None and "contamination" in accepted:
+        contamination = defaults.contamination
+    n_estimators = spec.n_estimators
+    if n_estimators is None and "n_estimators" in accepted:
+        n_estimators = defaults.n_estimators
+    return replace(spec, contamination=contamination, n_estimators=n_estimators)
 
 
 def train_model(session: Session, registry: ModelRegistry, key: bytes, spec: TrainSpec) -> MLModel:
     """Fit, store the signed artifact, then switch the series' active model atomically."""
     get_device(session, spec.device_id)
-    end_ms = (
-        spec.end_ms
-        if spec.end_ms is not None
-        else latest_ts(session, spec.device_id, spec.metric_name)
-    )
-    start_ms = (end_ms or 0) - spec.window_days * DAY_MS
-    ts, values = read_series(session, spec.device_id, spec.metric_name, start_ms, end_ms or 0)
-    if end_ms is None or len(values) < MIN_TRAINING_READINGS:
-        raise InvalidInputError(("body", "training_window_days"), _too_few(spec, len(values)))
-    detector = IsolationForestDetector(
-        n_estimators=spec.n_estimators, contamination=spec.contamination, seed=spec.seed
-    ).fit(values)
+    metrics = _metrics(session, spec)
+    ts, values = _training_data(session, spec, metrics)
+    detector = _fit(spec, metrics, ts, values)
     model_id = uuid.uuid4()
     relative = _artifact_path(registry.model_dir, spec.device_id, spec.metric_name)
-    parameters = _parameters(spec, detector)
-    size = save_artifact(
-        registry.model_dir / relative,
-        detector.to_arrays(),
-        {
-            "model_id": str(model_id),
-            "device_id": str(spec.device_id),
-            "metric_name": spec.metric_name,
-            "parameters": parameters,
-        },
-        key,
-    )
+    parameters = {**detector.params(), "training_window_days": spec.window_days}
+    meta = {"model_id": str(model_id), "device_id": str(spec.device_id),
+            "metric_name": spec.metric_name, "algorithm": spec.algorithm,
+            "parameters": parameters}  # fmt: skip
+    size = save_artifact(registry.model_dir / relative, detector.to_arrays(), meta, key)
     try:
-        model = _activate(
-            session, spec, model_id, relative, size, detector, parameters, (int(ts[0]), int(ts[-1]))
-        )
+        model = _activate(session, spec, model_id, relative, size, detector, parameters, ts)
     except BaseException:
         (registry.model_dir / relative).unlink(missing_ok=True)
         raise
     registry.invalidate(spec.device_id, spec.metric_name)
-    _LOGGER.info("trained %s v%s on %s readings", spec.metric_name, model.version, len(values))
+    _LOGGER.info("trained %s v%s on %s readings", spec.metric_name, model.version, len(ts))
     return model
+
+
+def _metrics(session: Session, spec: TrainSpec) -> tuple[str, ...]:
+    if spec.metric_name == ALL_METRICS:
+        found = device_metrics(session, spec.device_id)
+        if not found:
+            raise InvalidInputError(("body", "metric_name"), "the device has no readings yet")
+        return found
+    return tuple(spec.metric_name.split(","))
+
+
+def _training_data(
+    session: Session, spec: TrainSpec, metrics: tuple[str, ...]
+) -> tuple[I64Array, F64Array]:
+    end_ms = spec.end_ms
+    if end_ms is None:
+        ends = [latest_ts(session, spec.device_id, m) for m in metrics]
+        end_ms = min((e for e in ends if e is not None), default=None)
+    if end_ms is None:
+        raise InvalidInputError(("body", "training_window_days"), _too_few(spec, 0))
+    start_ms = end_ms - spec.window_days * DAY_MS
+    ts, values = read_aligned(session, spec.device_id, metrics, start_ms, end_ms)
+    if len(ts) < MIN_TRAINING_READINGS:
+        raise InvalidInputError(("body", "training_window_days"), _too_few(spec, len(ts)))
+    return ts, values
+
+
+def _fit(spec: TrainSpec, metrics: tuple[str, ...], ts: I64Array, values: F64Array) -> Detector:
+    chosen = algorithm(spec.algorithm)
+    if len(metrics) > 1 and not chosen.multivariate:
+        raise InvalidInputError(
+            ("body", "algorithm"), f"{spec.algorithm} cannot model several metrics at once"
+        )
+    options = {"contamination": spec.contamination, "n_estimators": spec.n_estimators}
+    params = {**spec.params, **{k: v for k, v in options.items() if v is not None}}
+    detector = build(chosen, params, seed=spec.seed, metrics=metrics)
+    try:
+        return detector.fit(ts, values if len(metrics) > 1 else values[:, 0])
+    except InvalidInputError as err:
+        if err.loc[:1] == ("body",):
+            raise
+        # A detector names its own parameter; say where it sits in the request.
+        where = (
+            err.loc[0]
+            if err.loc and err.loc[0] in options and err.loc[0] not in spec.params
+            else "params"
+        )
+        raise InvalidInputError(("body", where), err.message) from err
 
 
 def _too_few(spec: TrainSpec, found: int) -> str:
@@ -91,17 +159,10 @@ def _too_few(spec: TrainSpec, found: int) -> str:
     )
 
 
-def _parameters(spec: TrainSpec, detector: IsolationForestDetector) -> dict[str, Any]:
-    return {
-        **detector.params(),
-        "training_window_days": spec.window_days,
-    }
-
-
 def _artifact_path(model_dir: Path, device_id: uuid.UUID, metric_name: str) -> Path:
     """`{device}/{metric}/model_YYYYMMDD_HHMMSS.npz`, suffixed when that second is taken."""
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    folder = Path(str(device_id)) / metric_name
+    folder = Path(str(device_id)) / ("_all" if metric_name == ALL_METRICS else metric_name)
     candidate = folder / f"model_{stamp}{ARTIFACT_SUFFIX}"
     counter = 1
     while (model_dir / candidate).exists():
@@ -116,9 +177,9 @@ def _activate(
     model_id: uuid.UUID,
     relative: Path,
     size: int,
-    detector: IsolationForestDetector,
+    detector: Detector,
     parameters: dict[str, Any],
-    span: tuple[int, int],
+    ts: I64Array,
 ) -> MLModel:
     series = (MLModel.device_id == spec.device_id, MLModel.metric_name == spec.metric_name)
     version = (session.scalar(select(func.max(MLModel.version)).where(*series)) or 0) + 1
@@ -126,22 +187,13 @@ def _activate(
         update(MLModel).where(*series, MLModel.is_active.is_(True)).values(is_active=False)
     )
     model = MLModel(
-        id=model_id,
-        device_id=spec.device_id,
-        metric_name=spec.metric_name,
-        version=version,
-        algorithm=spec.algorithm,
-        parameters=parameters,
-        training_start=ms_to_datetime(span[0]),
-        training_end=ms_to_datetime(span[1]),
-        sample_count=detector.n_samples_fit_,
-        threshold=float(detector.threshold_),
-        artifact_path=relative.as_posix(),
-        artifact_size=size,
-        is_active=True,
-        prediction_count=0,
-        anomaly_count=0,
-    )
+        id=model_id, device_id=spec.device_id, metric_name=spec.metric_name, version=version,
+        algorithm=spec.algorithm, parameters=parameters,
+        training_start=ms_to_datetime(int(ts[0])), training_end=ms_to_datetime(int(ts[-1])),
+        sample_count=len(ts), threshold=float(detector.threshold_),
+        artifact_path=relative.as_posix(), artifact_size=size, is_active=True,
+        prediction_count=0, anomaly_count=0,
+    )  # fmt: skip
     session.add(model)
     try:
         session.commit()

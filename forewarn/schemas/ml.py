@@ -2,15 +2,73 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 
 from forewarn.schemas.common import FiniteFloat, MetricName, TimestampMs
 
 _DEVICE = "3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c"
+
+_METRIC = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_SERIES_HELP = (
+    'a metric name (letters, digits, "_", ".", "-"; at most 64), "*", '
+    "or a list of 1 to 64 metric names"
+)
+
+
+def _series_name(value: Any) -> str | list[str]:
+    """One clear error for the three accepted forms (a union would report each branch)."""
+    if isinstance(value, str) and (value == "*" or _METRIC.match(value)):
+        return value
+    if (
+        isinstance(value, list)
+        and 1 <= len(value) <= 64
+        and all(isinstance(v, str) and _METRIC.match(v) for v in value)
+    ):
+        return list(value)
+    raise ValueError(f"metric_name must be {_SERIES_HELP}")
+
+
+SeriesName = Annotated[
+    str | list[str],
+    PlainValidator(_series_name),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _METRIC.pattern},
+                {"const": "*"},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": _METRIC.pattern},
+                    "minItems": 1,
+                    "maxItems": 64,
+                },
+            ],
+            "description": 'One metric; "*" for every metric of the device; or a list of '
+            "metrics. The last two make one device-level model over the metrics aligned "
+            "in time.",
+            "examples": ["temperature", "*", ["temperature", "humidity"]],
+        }
+    ),
+]
+
+
+def series_key(metric_name: str | list[str]) -> str:
+    """The stored key of a series: a metric, "*", or a sorted comma-separated list."""
+    if isinstance(metric_name, list):
+        return ",".join(sorted(set(metric_name)))
+    return metric_name
 
 
 class TrainRequest(BaseModel):
@@ -26,17 +84,28 @@ class TrainRequest(BaseModel):
     )
 
     device_id: uuid.UUID
-    metric_name: MetricName
+    metric_name: SeriesName
     training_window_days: Annotated[int, Field(ge=1, le=3650)] = 7
     contamination: Annotated[float, Field(gt=0, le=0.5)] | Literal["auto"] | None = Field(
         default=None,
-        description='Expected share of anomalies, (0, 0.5] or "auto"; default from settings.',
+        description='Isolation Forest only: expected share of anomalies, (0, 0.5] or "auto"; '
+        "default from settings.",
     )
-    n_estimators: Annotated[int, Field(ge=10, le=1000)] | None = None
+    n_estimators: Annotated[int, Field(ge=10, le=1000)] | None = Field(
+        default=None, description="Isolation Forest only: number of trees (default 100)."
+    )
     training_end: TimestampMs | None = Field(
         default=None, description="End of the window; default: the series' newest reading."
     )
-    algorithm: Literal["isolation_forest"] = "isolation_forest"
+    algorithm: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None,
+        description="A registered algorithm (GET /api/v1/ml/algorithms). Default: the "
+        "product's default, or isolation_forest when contamination or n_estimators is given "
+        "(the replaced platform's requests keep their meaning).",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Further parameters of the chosen algorithm."
+    )
 
 
 class ModelPublic(BaseModel):
@@ -98,9 +167,20 @@ class PredictRequest(BaseModel):
     )
 
     device_id: uuid.UUID
-    metric_name: MetricName
-    value: FiniteFloat
-    timestamp: TimestampMs | None = None
+    metric_name: SeriesName
+    value: FiniteFloat | None = Field(default=None, description="The reading of one metric.")
+    values: dict[MetricName, FiniteFloat] | None = Field(
+        default=None, description="Device-level models: one reading per metric."
+    )
+    timestamp: TimestampMs | None = Field(
+        default=None, description="Time of the reading; default: server time. It is stored."
+    )
+
+    @model_validator(mode="after")
+    def _one_reading(self) -> PredictRequest:
+        if (self.value is None) == (self.values is None):
+            raise ValueError("send exactly one of `value` (one metric) or `values` (device-level)")
+        return self
 
 
 class PredictResponse(BaseModel):
@@ -126,6 +206,12 @@ class PredictResponse(BaseModel):
     threshold: float
     model_id: uuid.UUID
     model_version: int
+    warming_up: bool = Field(
+        default=False, description="The model has too little recent history to judge yet."
+    )
+    explanation: dict[str, Any] | None = Field(
+        default=None, description="Why the reading is anomalous (only on anomalies)."
+    )
 
 
 class SeriesValues(BaseModel):
@@ -136,7 +222,11 @@ class SeriesValues(BaseModel):
     device_id: uuid.UUID
     metric_name: MetricName
     values: Annotated[list[FiniteFloat], Field(min_length=1)]
-    timestamps: list[TimestampMs] | None = None
+    timestamps: list[TimestampMs] | None = Field(
+        default=None,
+        description="One per value, needed when there is more than one value: readings are "
+        "scored in time order and stored.",
+    )
 
     @model_validator(mode="after")
     def _same_length(self) -> SeriesValues:
@@ -188,6 +278,9 @@ class SeriesPrediction(BaseModel):
     threshold: float
     anomaly_scores: list[float]
     is_anomaly: list[bool]
+    explanations: list[dict[str, Any] | None] = Field(
+        default_factory=list, description="Per value: why it is anomalous, or null."
+    )
 
 
 class BatchPredictResponse(BaseModel):
@@ -252,6 +345,7 @@ class AnomalyPublic(BaseModel):
     threshold: float
     ts: datetime
     detected_at: datetime
+    explanation: dict[str, Any] | None = None
 
 
 class AnomalyPage(BaseModel):

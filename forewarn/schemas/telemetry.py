@@ -42,6 +42,8 @@ class IngestResult(BaseModel):
 
     device_id: uuid.UUID
     readings: int = Field(description="Number of metric values written.")
+    scored: int = Field(default=0, description="Readings scored by an active model.")
+    anomalies: int = Field(default=0, description="Anomalies found among them.")
 
 
 class TelemetryPoint(BaseModel):

@@ -103,3 +103,43 @@ def latest_ts(session: Session, device_id: uuid.UUID, metric_name: str) -> int |
     )
     value = session.scalar(query)
     return int(value) if value is not None else None
+
+
+def read_aligned(
+    session: Session,
+    device_id: uuid.UUID,
+    metrics: tuple[str, ...],
+    start_ms: int,
+    end_ms: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Readings of several metrics at the timestamps they all share: (ts, values (n, k))."""
+    series = [read_series(session, device_id, m, start_ms, end_ms) for m in metrics]
+    ts = series[0][0]
+    for other_ts, _ in series[1:]:
+        ts = np.intersect1d(ts, other_ts, assume_unique=True)
+    columns = [values[np.searchsorted(own_ts, ts)] for own_ts, values in series]
+    return ts, np.column_stack(columns) if columns else np.empty((0, 0))
+
+
+def device_metrics(session: Session, device_id: uuid.UUID) -> tuple[str, ...]:
+    """Every metric a device has reported, sorted."""
+    query = (
+        select(Telemetry.metric_name)
+        .where(Telemetry.device_id == device_id)
+        .distinct()
+        .order_by(Telemetry.metric_name)
+    )
+    return tuple(session.scalars(query))
+
+
+def latest_before(
+    session: Session, device_id: uuid.UUID, metric_name: str, before_ms: int
+) -> int | None:
+    """Time of the newest reading of a series strictly before `before_ms`, if any."""
+    query = select(func.max(Telemetry.ts)).where(
+        Telemetry.device_id == device_id,
+        Telemetry.metric_name == metric_name,
+        Telemetry.ts < before_ms,
+    )
+    value = session.scalar(query)
+    return int(value) if value is not None else None

@@ -32,6 +32,8 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 # 2024-10-27T03:33:20Z: a fixed instant so that synthetic series are reproducible.
 T0 = 1_730_000_000_000
+# Train fields of the replaced platform's point-wise Isolation Forest, kept small for speed.
+FOREST = {"algorithm": "isolation_forest", "n_estimators": 25}
 ARTIFACT_NAME = r"model_\d{8}_\d{6}(_\d+)?\.npz"
 
 Headers = dict[str, str]
@@ -126,8 +128,9 @@ def ingest(
 def train(
     client: TestClient, headers: Headers, device_id: str, metric: str = "temperature", **fields: Any
 ) -> JSON:
-    """Train a (small, fast) model and return it; fields override the request."""
-    body = {"device_id": device_id, "metric_name": metric, "n_estimators": 25, **fields}
+    """Train a model and return it: the default algorithm unless `fields` say otherwise
+    (pass FOREST for the point-wise Isolation Forest, small and fast)."""
+    body = {"device_id": device_id, "metric_name": metric, **fields}
     response = client.post(f"{MODELS}/train", json=body, headers=headers)
     assert response.status_code == 201, response.text
     model: JSON = response.json()

@@ -126,14 +126,14 @@ def test_delete_removes_telemetry_models_files_and_anomalies(
     doomed = create_device(client, admin, name="Doomed")
     kept = create_device(client, admin, name="Kept")
     for device in (doomed, kept):
-        model = trained_series(client, admin, device)
+        model = trained_series(client, admin, device, n=400)
         retrained = train(client, admin, device)  # two versions, two files
         assert retrained["version"] == 2 and model["is_active"]
         ingest(client, admin, device, normal_series(20, seed=1), metric="humidity")
-        hot = predict(client, admin, device, 80.0)
+        hot = predict(client, admin, device, 80.0)  # the reading is stored too
         assert hot.status_code == 200 and hot.json()["is_anomaly"] is True
     before = row_counts(runtime, kept)
-    assert row_counts(runtime, doomed) == before == {"telemetry": 220, "models": 2, "anomalies": 1}
+    assert row_counts(runtime, doomed) == before == {"telemetry": 421, "models": 2, "anomalies": 1}
     assert len(artifact_files(runtime, doomed)) == 2
 
     assert client.delete(f"{DEVICES}/{doomed}", headers=admin).status_code == 204

@@ -63,11 +63,13 @@ def assert_every_figure(result: JSON) -> None:
 
 def test_inline_series_are_scored(client: TestClient, operator: Headers) -> None:
     series = [inline(), inline("yard/fan.csv", 450, seed=2)]
-    response = evaluate(client, operator, series=series, params={"n_estimators": 50})
+    response = evaluate(client, operator, series=series, params={"range_tolerance": 0.05})
     assert response.status_code == 200, response.text
     result = response.json()
     assert_every_figure(result)
-    assert result["algorithm"] == DEFAULT_ALGORITHM and result["params"] == {"n_estimators": 50}
+    assert result["algorithm"] == DEFAULT_ALGORITHM and result["params"] == {
+        "range_tolerance": 0.05
+    }
     assert result["rows"] == 950 and result["scored_rows"] == 950 - 75 - 67
     assert [(s["name"], s["category"], s["probation"]) for s in result["series"]] == [
         ("plant/pump.csv", "plant", 75),

@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.ml.artifacts import MAGIC
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
 from tests.api.helpers import (
     ARTIFACT_NAME,
     DAY_MS,
+    DEVICES,
     HOUR_MS,
     MODELS,
     PREDICT,
@@ -133,6 +135,36 @@ def test_bad_parameters_are_422_naming_the_field(
     assert row_counts(runtime)["models"] == 0
 
 
+OPTION_REFUSALS = [
+    ({"algorithm": DEFAULT_ALGORITHM, "contamination": 0.05}, "contamination"),
+    ({"algorithm": "robust_zscore", "n_estimators": 50}, "n_estimators"),
+    ({"params": {"no_such_param": 1}}, "params"),
+    ({"algorithm": "isolation_forest", "params": {"seed": 3}}, "params"),
+]
+
+
+def test_options_the_algorithm_does_not_take_are_422_naming_them(
+    client: TestClient, admin: Headers, device: str, runtime: Runtime, subtests: pytest.Subtests
+) -> None:
+    ingest(client, admin, device, normal_series(20))
+    for fields, field in OPTION_REFUSALS:
+        with subtests.test(fields=fields):
+            body = {"device_id": device, "metric_name": "temperature", **fields}
+            assert locs(train_request(client, admin, **body)) == [["body", field]]
+    assert row_counts(runtime)["models"] == 0
+
+
+def test_forest_options_in_params_are_used_not_replaced_by_settings(
+    client: TestClient, admin: Headers, device: str, runtime: Runtime
+) -> None:
+    ingest(client, admin, device, normal_series(50))
+    params = {"n_estimators": 30, "contamination": 0.05, "max_samples": 32}
+    model = train(client, admin, device, algorithm="isolation_forest", params=params)
+    assert runtime.settings.default_n_estimators != 30
+    assert runtime.settings.default_contamination != 0.05
+    assert {k: model["parameters"][k] for k in params} == params
+
+
 # ---- training: what is stored -------------------------------------------------------------
 
 
@@ -173,16 +205,24 @@ def test_defaults_come_from_settings_and_auto_contamination_is_accepted(
     client: TestClient, admin: Headers, device: str, runtime: Runtime
 ) -> None:
     ingest(client, admin, device, normal_series(50))
-    body = {"device_id": device, "metric_name": "temperature"}
+    body = {"device_id": device, "metric_name": "temperature", "algorithm": "isolation_forest"}
     default = train_request(client, admin, **body)
     assert default.status_code == 201, default.text
     settings = runtime.settings
     assert default.json()["parameters"]["n_estimators"] == settings.default_n_estimators
     assert default.json()["parameters"]["contamination"] == settings.default_contamination
     assert default.json()["parameters"]["training_window_days"] == 7
+    # The replaced platform's request: contamination alone still means Isolation Forest.
     auto = train(client, admin, device, contamination="auto")
+    assert auto["algorithm"] == "isolation_forest"
     assert auto["parameters"]["contamination"] == "auto"
+    assert auto["parameters"]["n_estimators"] == settings.default_n_estimators
     assert auto["threshold"] == pytest.approx(0.5)
+    # Without an algorithm or forest options: the product's default, without forest settings.
+    plain = train(client, admin, device)
+    assert plain["algorithm"] == DEFAULT_ALGORITHM != "isolation_forest"
+    assert not {"n_estimators", "contamination"} & set(plain["parameters"])
+    assert plain["parameters"]["training_window_days"] == 7
 
 
 def test_retraining_activates_version_2_and_keeps_version_1_listed(
@@ -385,7 +425,30 @@ def test_tampered_artifact_is_refused_for_its_signature(
         json={"series": [{"device_id": device, "metric_name": "temperature", "values": [80.0]}]},
     )
     assert batch.status_code == 500 and "signature" in batch.json()["detail"]
-    assert row_counts(runtime)["anomalies"] == 0
+    # The refused predictions stored nothing, not even their readings.
+    assert row_counts(runtime) == {"telemetry": 200, "models": 1, "anomalies": 0}
+
+
+def test_a_request_refused_for_one_artifact_counts_no_usage_for_the_others(
+    client: TestClient, admin: Headers, device: str, runtime: Runtime
+) -> None:
+    intact = trained_series(client, admin, device)
+    trained_series(client, admin, device, metric="humidity", seed=1)
+    (artifact,) = artifact_files(runtime, device, "humidity")
+    _flip_byte(artifact, artifact.stat().st_size // 2)
+    items = [
+        {"device_id": device, "metric_name": metric, "value": 80.0, "timestamp": T0 + HOUR_MS}
+        for metric in ("temperature", "humidity")  # the intact model scores first
+    ]
+    response = client.post(f"{PREDICT}/batch", json={"items": items}, headers=admin)
+    assert response.status_code == 500 and "signature" in response.json()["detail"]
+    reading = {"ts": T0 + HOUR_MS, "values": {"temperature": 80.0, "humidity": 80.0}}
+    response = client.post(f"{DEVICES}/{device}/telemetry", json=reading, headers=admin)
+    assert response.status_code == 500 and "signature" in response.json()["detail"]
+    # Nothing was committed, so nothing counts in the intact model's usage either.
+    assert row_counts(runtime) == {"telemetry": 400, "models": 2, "anomalies": 0}
+    used = get_model(client, admin, intact["id"])
+    assert (used["prediction_count"], used["anomaly_count"], used["last_used_at"]) == (0, 0, None)
 
 
 @pytest.fixture

@@ -1,4 +1,9 @@
-"""Scoring over HTTP: one value, batches in two forms, stored anomalies and usage counters."""
+"""Scoring over HTTP: one value, batches in two forms, stored anomalies and usage counters.
+
+Most tests here train the point-wise Isolation Forest (FOREST): it judges each reading alone,
+so a verdict does not depend on the readings before it and "a batch answers like single
+predicts" can be compared exactly. The stateful default is covered in test_stateful_scoring.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from fastapi.testclient import TestClient
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
 from tests.api.helpers import (
+    FOREST,
     HOUR_MS,
     MODELS,
     PREDICT,
@@ -45,8 +51,8 @@ def device(client: TestClient, admin: Headers) -> str:
 
 @pytest.fixture
 def model(client: TestClient, admin: Headers, device: str) -> dict[str, Any]:
-    """The active temperature model of `device` (readings around 25 degrees)."""
-    return trained_series(client, admin, device)
+    """The active point-wise forest of `device`'s temperature (readings around 25 degrees)."""
+    return trained_series(client, admin, device, **FOREST)
 
 
 def batch(client: TestClient, headers: Headers, **body: Any) -> Any:
@@ -59,6 +65,11 @@ def item(device_id: str, value: Any, metric: str = "temperature", **extra: Any) 
     return {"device_id": device_id, "metric_name": metric, "value": value, **extra}
 
 
+def hours_after_t0(n: int, first: int = 1) -> list[int]:
+    """`n` reading times an hour apart, after the training data (which ends at T0)."""
+    return [T0 + (first + i) * HOUR_MS for i in range(n)]
+
+
 # ---- one value -----------------------------------------------------------------------------
 
 
@@ -68,13 +79,22 @@ def test_predict_returns_the_verdict(
     hot = predict(client, admin, device, HOT)
     assert hot.status_code == 200, hot.text
     verdict = hot.json()
-    assert set(verdict) == {"is_anomaly", "anomaly_score", "threshold", "model_id", "model_version"}
-    assert verdict["is_anomaly"] is True
+    assert set(verdict) == {
+        "is_anomaly",
+        "anomaly_score",
+        "threshold",
+        "model_id",
+        "model_version",
+        "warming_up",
+        "explanation",
+    }
+    assert verdict["is_anomaly"] is True and verdict["warming_up"] is False
+    assert "temperature 45 is" in verdict["explanation"]["summary"]
     assert model["threshold"] == verdict["threshold"] < verdict["anomaly_score"] <= 1
     assert verdict["model_id"] == model["id"] and verdict["model_version"] == 1
 
     normal = predict(client, admin, device, NORMAL).json()
-    assert normal["is_anomaly"] is False
+    assert normal["is_anomaly"] is False and normal["explanation"] is None
     assert 0 <= normal["anomaly_score"] <= normal["threshold"]
     assert predict(client, admin, device, 45).json() == verdict  # an integer is a number
 
@@ -87,9 +107,9 @@ def test_no_active_model_is_404(
     assert "active model" in never.json()["detail"]
     assert predict(client, admin, str(uuid.uuid4()), NORMAL).status_code == 404
 
-    model = trained_series(client, admin, device)
+    model = trained_series(client, admin, device, n=400)  # the default algorithm
     assert predict(client, admin, device, NORMAL, metric="humidity").status_code == 404
-    assert predict(client, admin, device, HOT).status_code == 200
+    assert predict(client, admin, device, HOT).json()["is_anomaly"] is True
     assert client.delete(f"{MODELS}/{model['id']}", headers=admin).status_code == 200
     assert predict(client, admin, device, HOT).status_code == 404
     assert row_counts(runtime)["anomalies"] == 1  # only the prediction made before the delete
@@ -142,7 +162,12 @@ def test_every_prediction_updates_usage(
             client,
             admin,
             series=[
-                {"device_id": device, "metric_name": "temperature", "values": [NORMAL, HOT, HOT]}
+                {
+                    "device_id": device,
+                    "metric_name": "temperature",
+                    "values": [NORMAL, HOT, HOT],
+                    "timestamps": hours_after_t0(3),
+                }
             ],
         ).status_code
         == 200
@@ -153,10 +178,13 @@ def test_every_prediction_updates_usage(
 
 
 def test_bad_value_is_422(client: TestClient, admin: Headers, subtests: pytest.Subtests) -> None:
-    for value in ["45.0", "", True, None, {"v": 45.0}, [45.0]]:
+    for value in ["45.0", "", True, {"v": 45.0}, [45.0]]:
         with subtests.test(value=value):
             response = predict(client, admin, str(uuid.uuid4()), value)
             assert locs(response) == [["body", "value"]]
+    # null is no reading at all: one of `value` or `values` is needed.
+    response = predict(client, admin, str(uuid.uuid4()), None)
+    assert locs(response) == [["body"]] and "exactly one of `value`" in messages(response)
 
 
 def test_nan_and_infinity_are_422(
@@ -175,7 +203,7 @@ BAD_FIELDS = [
     ({"device_id": "pump-7", "metric_name": "temperature", "value": 1.0}, "device_id"),
     ({"device_id": "DEVICE", "value": 1.0}, "metric_name"),
     ({"device_id": "DEVICE", "metric_name": "temp erature", "value": 1.0}, "metric_name"),
-    ({"device_id": "DEVICE", "metric_name": "temperature"}, "value"),
+    ({"device_id": "DEVICE", "metric_name": "temperature"}, None),
     (
         {"device_id": "DEVICE", "metric_name": "t", "value": 1.0, "timestamp": 1_730_000_000},
         "timestamp",
@@ -191,7 +219,11 @@ def test_bad_fields_are_422_naming_them(
     for template, field in BAD_FIELDS:
         body = {k: device if v == "DEVICE" else v for k, v in template.items()}
         with subtests.test(body=body):
-            assert locs(client.post(PREDICT, json=body, headers=admin)) == [["body", field]]
+            response = client.post(PREDICT, json=body, headers=admin)
+            if field is None:  # neither `value` nor `values`: the body as a whole
+                assert locs(response) == [["body"]] and "`value`" in messages(response)
+            else:  # metric_name may be a name, "*" or a list: an error per form, all here
+                assert locs(response) and all(loc[:2] == ["body", field] for loc in locs(response))
 
 
 def test_viewers_cannot_predict(
@@ -213,8 +245,8 @@ def three_series(
 ) -> list[tuple[str, str, str]]:
     """(device, metric, model id) of three trained series on two devices."""
     other = create_device(client, admin, name="Other")
-    humidity = trained_series(client, admin, device, metric="humidity", seed=1)
-    remote = trained_series(client, admin, other, seed=2)
+    humidity = trained_series(client, admin, device, metric="humidity", seed=1, **FOREST)
+    remote = trained_series(client, admin, other, seed=2, **FOREST)
     return [
         (device, "temperature", model["id"]),
         (device, "humidity", humidity["id"]),
@@ -236,14 +268,22 @@ def test_items_form_answers_in_request_order_like_single_predicts(
         for j, v in enumerate(values)
         if j == i
     ]
-    items = [item(three_series[s][0], v, three_series[s][1]) for s, v in order]
+    # Readings of one series need distinct times (they are stored and scored in time order).
+    stamps = hours_after_t0(len(order))
+    items = [
+        item(three_series[s][0], v, three_series[s][1], timestamp=ts)
+        for (s, v), ts in zip(order, stamps, strict=True)
+    ]
     response = batch(client, admin, items=items)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["series"] is None and body["count"] == len(items)
     results = body["results"]
     singles = [
-        predict(client, admin, i["device_id"], i["value"], i["metric_name"]).json() for i in items
+        predict(
+            client, admin, i["device_id"], i["value"], i["metric_name"], timestamp=i["timestamp"]
+        ).json()
+        for i in items
     ]
     assert results == singles
     assert [r["model_id"] for r in results] == [three_series[s][2] for s, _ in order]
@@ -254,7 +294,7 @@ def test_series_form_scores_equal_the_items_form(
     client: TestClient, admin: Headers, three_series: list[tuple[str, str, str]]
 ) -> None:
     series = [
-        {"device_id": d, "metric_name": m, "values": v}
+        {"device_id": d, "metric_name": m, "values": v, "timestamps": hours_after_t0(len(v))}
         for (d, m, _), v in zip(three_series, VALUES, strict=True)
     ]
     response = batch(client, admin, series=series)
@@ -262,9 +302,9 @@ def test_series_form_scores_equal_the_items_form(
     body = response.json()
     assert body["results"] is None and body["count"] == sum(map(len, VALUES))
     items = [
-        item(d, v, m)
+        item(d, v, m, timestamp=ts)
         for (d, m, _), values in zip(three_series, VALUES, strict=True)
-        for v in values
+        for v, ts in zip(values, hours_after_t0(len(values)), strict=True)
     ]
     flat = batch(client, admin, items=items).json()["results"]
     position = 0
@@ -275,6 +315,7 @@ def test_series_form_scores_equal_the_items_form(
         assert answer["model_version"] == 1
         assert answer["anomaly_scores"] == [r["anomaly_score"] for r in expected]
         assert answer["is_anomaly"] == [r["is_anomaly"] for r in expected]
+        assert answer["explanations"] == [r["explanation"] for r in expected]
         assert answer["threshold"] == expected[0]["threshold"]
     assert body["anomaly_count"] == sum(r["is_anomaly"] for r in flat)
 
@@ -349,20 +390,32 @@ def test_batch_over_the_limit_is_422(
     model: dict[str, Any],
     runtime: Runtime,
 ) -> None:
-    eleven = [HOT] * 11
+    eleven, stamps = [HOT] * 11, hours_after_t0(11)
     for body in (
-        {"items": [item(device, v) for v in eleven]},
+        {"items": [item(device, v, timestamp=t) for v, t in zip(eleven, stamps, strict=True)]},
         {
             "series": [
-                {"device_id": device, "metric_name": "temperature", "values": eleven[:6]},
-                {"device_id": device, "metric_name": "temperature", "values": eleven[6:]},
+                {
+                    "device_id": device,
+                    "metric_name": "temperature",
+                    "values": eleven[:6],
+                    "timestamps": stamps[:6],
+                },
+                {
+                    "device_id": device,
+                    "metric_name": "temperature",
+                    "values": eleven[6:],
+                    "timestamps": stamps[6:],
+                },
             ]
         },
     ):
         response = small_batches.post(BATCH, json=body, headers=admin)
         assert locs(response) == [["body"]] and "limit is 10" in messages(response)
     assert row_counts(runtime)["anomalies"] == 0
-    ten = small_batches.post(BATCH, headers=admin, json={"items": [item(device, HOT)] * 10})
+    ten = small_batches.post(
+        BATCH, headers=admin, json={"items": [item(device, HOT, timestamp=t) for t in stamps[:10]]}
+    )
     assert ten.status_code == 200 and ten.json()["count"] == 10
 
 
@@ -381,17 +434,33 @@ def test_a_series_without_model_fails_the_batch_and_writes_nothing(
         (three_series[2][0], "temperature", outliers),
     ]
     forms = {
-        "items": {"items": [item(d, v, m) for d, m, vs in series for v in vs]},
+        "items": {
+            "items": [
+                item(d, v, m, timestamp=t)
+                for d, m, vs in series
+                for v, t in zip(vs, hours_after_t0(len(vs)), strict=True)
+            ]
+        },
         "series": {
-            "series": [{"device_id": d, "metric_name": m, "values": vs} for d, m, vs in series]
+            "series": [
+                {
+                    "device_id": d,
+                    "metric_name": m,
+                    "values": vs,
+                    "timestamps": hours_after_t0(len(vs)),
+                }
+                for d, m, vs in series
+            ]
         },
     }
+    before = row_counts(runtime)
     for form, body in forms.items():
         with subtests.test(form=form):
             response = client.post(BATCH, json=body, headers=admin)
             assert response.status_code == 404, response.text
             assert "pressure" in response.json()["detail"]
-            assert row_counts(runtime)["anomalies"] == 0
+            # Not even the readings of the series with a model are stored.
+            assert row_counts(runtime) == before and before["anomalies"] == 0
             for _, _, model_id in three_series:
                 assert get_model(client, admin, model_id)["prediction_count"] == 0
 

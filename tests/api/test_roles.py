@@ -46,7 +46,12 @@ def world(runtime: Runtime) -> World:
         ]
         write_rows(session.connection(), rows)
         session.commit()
-        spec = TrainSpec(device_id=device.id, metric_name="temperature", n_estimators=10)
+        spec = TrainSpec(
+            device_id=device.id,
+            metric_name="temperature",
+            algorithm="isolation_forest",
+            n_estimators=10,
+        )
         model = train_model(session, runtime.registry, runtime.artifact_key, spec)
     return World(device=device.id, model=model.id, user=seed_user(runtime, Role.VIEWER).id)
 
@@ -75,6 +80,12 @@ def _series(world: World) -> dict[str, Any]:
 READ, ACT, MANAGE = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 
 
+def _recent(n: int) -> list[int]:
+    """`n` distinct timestamps of the last seconds (a batch gives one per value)."""
+    now = int(time.time() * 1000)
+    return [now - 1000 * (n - i) for i in range(n)]
+
+
 def _labelled_series() -> dict[str, object]:
     """A small inline backtest: 200 readings, a spike inside the one labelled window."""
     start = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -100,6 +111,7 @@ CALLS = {
     "list-models": Call(READ, "GET", "/ml/models", 200),
     "get-model": Call(READ, "GET", "/ml/models/{model_id}", 200),
     "list-anomalies": Call(READ, "GET", "/ml/anomalies", 200),
+    "list-algorithms": Call(READ, "GET", "/ml/algorithms", 200),
     "me": Call(READ, "GET", "/auth/me", 200),
     "ingest": Call(
         ACT,
@@ -117,7 +129,7 @@ CALLS = {
         "POST",
         "/ml/predict/batch",
         200,
-        lambda w: {"series": [{**_series(w), "values": [20.1, 20.3]}]},
+        lambda w: {"series": [{**_series(w), "values": [20.1, 20.3], "timestamps": _recent(2)}]},
     ),
     "retire-model": Call(ACT, "DELETE", "/ml/models/{model_id}", 200),
     "evaluate": Call(ACT, "POST", "/ml/evaluate", 200, lambda w: _labelled_series()),

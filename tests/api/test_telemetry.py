@@ -62,7 +62,8 @@ def test_single_reading_is_stored(client: TestClient, admin: Headers, device: st
         client, admin, device, {"ts": T0, "values": {"temperature": 25.1, "humidity": 55}}
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"device_id": device, "readings": 2}
+    # No model on the device: nothing is scored.
+    assert response.json() == {"device_id": device, "readings": 2, "scored": 0, "anomalies": 0}
     stored = {p["metric_name"]: (to_ms(p["ts"]), p["value"]) for p in points(client, admin, device)}
     assert stored == {"temperature": (T0, 25.1), "humidity": (T0, 55.0)}
 

@@ -44,6 +44,7 @@ def anomalies(
             threshold=r.threshold,
             ts=ms_to_datetime(r.ts),
             detected_at=r.detected_at,
+            explanation=r.explanation,
         )
         for r in rows
     ]

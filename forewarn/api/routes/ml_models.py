@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, status
 
 from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
 from forewarn.ml import catalog
-from forewarn.ml.training import TrainSpec, train_model
+from forewarn.ml.training import TrainSpec, choose_algorithm, train_model, with_forest_defaults
 from forewarn.schemas.common import MetricName, Page
-from forewarn.schemas.ml import ModelPublic, TrainRequest
+from forewarn.schemas.ml import ModelPublic, TrainRequest, series_key
 
 router = APIRouter(prefix="/ml/models", tags=["ml"])
 
@@ -29,15 +29,18 @@ router = APIRouter(prefix="/ml/models", tags=["ml"])
 )
 def train(body: TrainRequest, session: SessionDep, runtime: RuntimeDep) -> ModelPublic:
     """Fit on the window's readings; the new version becomes the series' active model."""
+    forest_given = body.contamination is not None or body.n_estimators is not None
     spec = TrainSpec(
         device_id=body.device_id,
-        metric_name=body.metric_name,
+        metric_name=series_key(body.metric_name),
         window_days=body.training_window_days,
         end_ms=body.training_end,
-        contamination=body.contamination or runtime.settings.default_contamination,
-        n_estimators=body.n_estimators or runtime.settings.default_n_estimators,
-        algorithm=body.algorithm,
+        algorithm=choose_algorithm(body.algorithm, forest_options_given=forest_given),
+        contamination=body.contamination,
+        n_estimators=body.n_estimators,
+        params=body.params,
     )
+    spec = with_forest_defaults(spec, runtime.settings.forest_defaults)
     model = train_model(session, runtime.registry, runtime.artifact_key, spec)
     return ModelPublic.model_validate(model)
 
@@ -79,4 +82,5 @@ def delete_model(
 ) -> ModelPublic:
     """Deactivate a version (the series then has no active model until retrained)."""
     model = catalog.retire_model(session, runtime.registry, model_id, purge)
+    runtime.scorer.forget(model_id)
     return ModelPublic.model_validate(model)

@@ -1,19 +1,22 @@
-"""Scoring: one value, or many values of one or many series (operators)."""
+"""Scoring: one reading, or many readings of one or many series (operators).
+
+Readings are stored as telemetry and scored in time order with the series' recent history,
+so a prediction is the same whether it arrives here, by ingest, or after a restart.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Response
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
 from forewarn.api.deps import Operator, RuntimeDep, SessionDep
 from forewarn.errors import InvalidInputError
-from forewarn.ml.scoring import SeriesInput, SeriesScores, now_ms
+from forewarn.ml.predict import ReadingIn, SeriesIn, SeriesOut, predict
+from forewarn.ml.scoring import Verdict, now_ms
 from forewarn.schemas.ml import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -21,6 +24,7 @@ from forewarn.schemas.ml import (
     PredictResponse,
     SeriesPrediction,
     SeriesValues,
+    series_key,
 )
 
 router = APIRouter(prefix="/ml", tags=["ml"], dependencies=[Operator])
@@ -30,33 +34,49 @@ _NO_MODEL: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(
-    "/predict", response_model=PredictResponse, responses=_NO_MODEL, summary="Score one value"
-)
-def predict(body: PredictRequest, session: SessionDep, runtime: RuntimeDep) -> PredictResponse:
-    """Score a value with the series' active model; anomalies are stored."""
-    model, score, is_anomaly = runtime.scorer.score_one(
-        session, body.device_id, body.metric_name, body.value, body.timestamp
-    )
+def _reading(item: PredictRequest, now: int, loc: tuple[str | int, ...]) -> ReadingIn:
+    if item.value is not None:
+        value: float | dict[str, float] = item.value
+        value_loc = (*loc, "value")
+    else:
+        value, value_loc = dict(item.values or {}), (*loc, "values")
+    ts = item.timestamp if item.timestamp is not None else now
+    return ReadingIn(ts, value, value_loc, (*loc, "timestamp"))
+
+
+def _response(out: SeriesOut, verdict: Verdict) -> PredictResponse:
     return PredictResponse(
-        is_anomaly=is_anomaly,
-        anomaly_score=score,
-        threshold=model.threshold,
-        model_id=model.id,
-        model_version=model.version,
+        is_anomaly=verdict.is_anomaly,
+        anomaly_score=verdict.score,
+        threshold=out.model.threshold,
+        model_id=out.model.id,
+        model_version=out.model.version,
+        warming_up=verdict.warming_up,
+        explanation=verdict.explanation,
     )
+
+
+@router.post(
+    "/predict", response_model=PredictResponse, responses=_NO_MODEL, summary="Score one reading"
+)
+def predict_one(body: PredictRequest, session: SessionDep, runtime: RuntimeDep) -> PredictResponse:
+    """Store the reading, score it with the series' active model and recent history."""
+    series = SeriesIn(body.device_id, series_key(body.metric_name),
+                      [_reading(body, now_ms(), ("body",))])  # fmt: skip
+    (out,) = predict(session, runtime.registry, runtime.scorer, [series])
+    return _response(out, out.verdicts[0])
 
 
 @router.post(
     "/predict/batch",
     response_model=BatchPredictResponse,
     responses=_NO_MODEL,
-    summary="Score many values",
+    summary="Score many readings",
 )
 def predict_batch(
     body: BatchPredictRequest, session: SessionDep, runtime: RuntimeDep
 ) -> BatchPredictResponse | Response:
-    """Score many values in one call; a series without a model fails the whole batch."""
+    """Score many readings in one call; a series without a model fails the whole batch."""
     total = len(body.items or []) + sum(len(s.values) for s in body.series or [])
     limit = runtime.settings.max_predict_batch
     if total > limit:
@@ -67,74 +87,68 @@ def predict_batch(
     return _score_items(body.items, session, runtime)
 
 
+def _columnar(index: int, s: SeriesValues, now: int) -> SeriesIn:
+    if s.timestamps is None and len(s.values) > 1:
+        raise InvalidInputError(
+            ("body", "series", index, "timestamps"),
+            "give one timestamp per value: readings are scored in time order and stored",
+        )
+    stamps = s.timestamps or [now]
+    loc = ("body", "series", index)
+    readings = [
+        ReadingIn(ts, v, (*loc, "values", j), (*loc, "timestamps", j))
+        for j, (ts, v) in enumerate(zip(stamps, s.values, strict=True))
+    ]
+    return SeriesIn(s.device_id, s.metric_name, readings)
+
+
 def _score_series(
     series: list[SeriesValues], session: SessionDep, runtime: RuntimeDep
 ) -> BatchPredictResponse:
     now = now_ms()
-    inputs = [
-        SeriesInput(
-            s.device_id,
-            s.metric_name,
-            np.asarray(s.values, dtype=np.float64),
-            np.asarray(s.timestamps or [now] * len(s.values), dtype=np.int64),
+    batch = [_columnar(i, s, now) for i, s in enumerate(series)]
+    outs = predict(session, runtime.registry, runtime.scorer, batch)
+    predictions = [
+        SeriesPrediction(
+            device_id=s.device_id,
+            metric_name=s.metric_name,
+            model_id=o.model.id,
+            model_version=o.model.version,
+            threshold=o.model.threshold,
+            anomaly_scores=[v.score for v in o.verdicts],
+            is_anomaly=[v.is_anomaly for v in o.verdicts],
+            explanations=[v.explanation for v in o.verdicts],
         )
-        for s in series
+        for s, o in zip(series, outs, strict=True)
     ]
-    scored = runtime.scorer.score_many(session, inputs)
-    out = [_series_prediction(s, r) for s, r in zip(series, scored, strict=True)]
-    return BatchPredictResponse(
-        series=out,
-        count=sum(len(s.values) for s in series),
-        anomaly_count=sum(int(r.is_anomaly.sum()) for r in scored),
-    )
-
-
-def _series_prediction(s: SeriesValues, r: SeriesScores) -> SeriesPrediction:
-    return SeriesPrediction(
-        device_id=s.device_id,
-        metric_name=s.metric_name,
-        model_id=r.model.id,
-        model_version=r.model.version,
-        threshold=r.model.threshold,
-        anomaly_scores=r.scores.tolist(),
-        is_anomaly=r.is_anomaly.tolist(),
-    )
+    count = sum(len(o.verdicts) for o in outs)
+    flagged = sum(v.is_anomaly for o in outs for v in o.verdicts)
+    return BatchPredictResponse(series=predictions, count=count, anomaly_count=flagged)
 
 
 def _score_items(items: list[PredictRequest], session: SessionDep, runtime: RuntimeDep) -> Response:
-    groups: dict[tuple[uuid.UUID, str], list[int]] = defaultdict(list)
-    for index, item in enumerate(items):
-        groups[(item.device_id, item.metric_name)].append(index)
     now = now_ms()
-    inputs = [
-        SeriesInput(
-            device,
-            metric,
-            np.fromiter((items[i].value for i in idx), np.float64, len(idx)),
-            np.fromiter((items[i].timestamp or now for i in idx), np.int64, len(idx)),
-        )
-        for (device, metric), idx in groups.items()
+    groups: dict[tuple[Any, str], list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        groups[(item.device_id, series_key(item.metric_name))].append(index)
+    batch = [
+        SeriesIn(device, key, [_reading(items[i], now, ("body", "items", i)) for i in idx])
+        for (device, key), idx in groups.items()
     ]
-    scored = runtime.scorer.score_many(session, inputs)
+    outs = predict(session, runtime.registry, runtime.scorer, batch)
     results: list[_ItemResult | None] = [None] * len(items)
-    for idx, r in zip(groups.values(), scored, strict=True):
-        model_id, version, threshold = str(r.model.id), r.model.version, r.model.threshold
-        flags, scores = r.is_anomaly.tolist(), r.scores.tolist()
-        for position, i in enumerate(idx):
+    for idx, out in zip(groups.values(), outs, strict=True):
+        model_id, version, threshold = str(out.model.id), out.model.version, out.model.threshold
+        for i, v in zip(idx, out.verdicts, strict=True):
             results[i] = {
-                "is_anomaly": flags[position],
-                "anomaly_score": scores[position],
-                "threshold": threshold,
-                "model_id": model_id,
-                "model_version": version,
-            }
-    anomalies = sum(int(r.is_anomaly.sum()) for r in scored)
+                "is_anomaly": v.is_anomaly, "anomaly_score": v.score, "threshold": threshold,
+                "model_id": model_id, "model_version": version, "warming_up": v.warming_up,
+                "explanation": v.explanation,
+            }  # fmt: skip
+    flagged = sum(v.is_anomaly for o in outs for v in o.verdicts)
     body: _ItemsBody = {
-        "results": results,
-        "series": None,
-        "count": len(results),
-        "anomaly_count": anomalies,
-    }
+        "results": results, "series": None, "count": len(results), "anomaly_count": flagged
+    }  # fmt: skip
     # Plain dicts through a TypedDict adapter: building 100k response models doubled the time.
     return Response(_ITEMS_JSON.dump_json(body), media_type="application/json")
 
@@ -145,6 +159,8 @@ class _ItemResult(TypedDict):
     threshold: float
     model_id: str
     model_version: int
+    warming_up: bool
+    explanation: dict[str, Any] | None
 
 
 class _ItemsBody(TypedDict):

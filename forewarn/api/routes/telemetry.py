@@ -10,6 +10,7 @@ from pydantic import BeforeValidator
 
 from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
 from forewarn.errors import InvalidInputError
+from forewarn.ml.live import score_ingested
 from forewarn.ml.scoring import now_ms
 from forewarn.schemas.common import MetricName, ms_to_datetime, parse_timestamp
 from forewarn.schemas.telemetry import (
@@ -21,7 +22,7 @@ from forewarn.schemas.telemetry import (
 )
 from forewarn.services.devices import get_device
 from forewarn.telemetry.query import RangeQuery, read_buckets, read_points
-from forewarn.telemetry.store import Row, write_rows
+from forewarn.telemetry.store import Row, dedupe, write_rows
 
 router = APIRouter(prefix="/devices/{device_id}/telemetry", tags=["telemetry"])
 
@@ -63,15 +64,18 @@ def ingest(
     runtime: RuntimeDep,
     body: Annotated[ReadingBatch, Body()],
 ) -> IngestResult:
-    """Store one reading or a list of them, all or nothing."""
+    """Store one reading or a list of them, all or nothing; series with an active model are
+    scored in time order and their anomalies stored, in the same transaction."""
     readings = body
     limit = runtime.settings.max_telemetry_batch
     if len(readings) > limit:
         raise InvalidInputError(("body",), f"batch has {len(readings)} readings; limit is {limit}")
     get_device(session, device_id)
-    written = write_rows(session.connection(), _to_rows(device_id, readings))
+    rows = dedupe(_to_rows(device_id, readings))
+    written = write_rows(session.connection(), rows)
+    scored, flagged = score_ingested(session, runtime.registry, runtime.scorer, device_id, rows)
     session.commit()
-    return IngestResult(device_id=device_id, readings=written)
+    return IngestResult(device_id=device_id, readings=written, scored=scored, anomalies=flagged)
 
 
 @router.get("", response_model=TelemetryPage, dependencies=[AnyUser], summary="Read telemetry")

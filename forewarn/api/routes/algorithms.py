@@ -1,0 +1,53 @@
+"""The detection algorithms a model can be trained with (everyone)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+
+from forewarn.api.deps import AnyUser
+from forewarn.detection.params import accepted_params
+from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
+from forewarn.schemas.common import Page
+
+router = APIRouter(prefix="/ml/algorithms", tags=["ml"], dependencies=[AnyUser])
+
+
+class AlgorithmPublic(BaseModel):
+    """One algorithm: its name for `algorithm` in a train request, and what it does."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "isolation_forest",
+                    "description": "Isolation Forest on each reading's value alone.",
+                    "multivariate": True,
+                    "default": False,
+                    "parameters": ["contamination", "max_samples", "n_estimators"],
+                }
+            ]
+        }
+    )
+
+    name: str
+    description: str
+    multivariate: bool
+    default: bool
+    parameters: list[str]
+
+
+@router.get("", response_model=Page[AlgorithmPublic], summary="List algorithms")
+def list_algorithms() -> Page[AlgorithmPublic]:
+    """Every registered algorithm; `default` marks the one used when a request names none."""
+    data = [
+        AlgorithmPublic(
+            name=spec.name,
+            description=spec.description,
+            multivariate=spec.multivariate,
+            default=spec.name == DEFAULT_ALGORITHM,
+            parameters=sorted(accepted_params(spec) - {"seed", "metrics"}),
+        )
+        for spec in ALGORITHMS
+    ]
+    return Page(data=data, count=len(data))

@@ -1,0 +1,112 @@
+"""Predictions: store the readings, score them in time order, keep the anomalies."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from forewarn.errors import InvalidInputError
+from forewarn.ml.registry import ActiveModel, ModelRegistry
+from forewarn.ml.scoring import Scorer, Value, Verdict
+from forewarn.telemetry.store import Row, write_rows
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ReadingIn:
+    """One reading to score: one value, or one value per metric for device-level models."""
+
+    ts: int
+    value: float | dict[str, float]
+    value_loc: Loc  # where the value and the time sit in the request, for error messages
+    time_loc: Loc
+
+
+@dataclass(frozen=True)
+class SeriesIn:
+    """Readings of one series key (a metric, "*" or a metric list) of one device."""
+
+    device_id: uuid.UUID
+    metric_name: str
+    readings: Sequence[ReadingIn]
+
+
+@dataclass(frozen=True)
+class SeriesOut:
+    """The model used and a verdict per reading, in the order they were given."""
+
+    model: ActiveModel
+    verdicts: list[Verdict]
+
+
+def predict(
+    session: Session, registry: ModelRegistry, scorer: Scorer, batch: Sequence[SeriesIn]
+) -> list[SeriesOut]:
+    """All or nothing: every reading is stored and scored in one transaction."""
+    models = [registry.active(session, s.device_id, s.metric_name) for s in batch]
+    prepared = [_prepare(s, m) for s, m in zip(batch, models, strict=True)]
+    write_rows(session.connection(), [row for p in prepared for row in p.rows])
+    results = [_score(session, scorer, p) for p in prepared]
+    session.commit()
+    return results
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    model: ActiveModel
+    order: list[int]  # reading positions sorted by time
+    inputs: list[tuple[int, Value]]
+    rows: list[Row]
+
+
+def _prepare(series: SeriesIn, model: ActiveModel) -> _Prepared:
+    readings = series.readings
+    order = sorted(range(len(readings)), key=lambda i: readings[i].ts)
+    _check_distinct_times(readings, order)
+    inputs = [(readings[i].ts, _model_input(model, readings[i])) for i in order]
+    rows = [
+        Row(model.device_id, metric, ts, value)
+        for ts, value in inputs
+        for metric, value in zip(model.metrics, _as_list(value), strict=True)
+    ]
+    return _Prepared(model, order, inputs, rows)
+
+
+def _check_distinct_times(readings: Sequence[ReadingIn], order: list[int]) -> None:
+    for before, after in itertools.pairwise(order):
+        if readings[before].ts == readings[after].ts:
+            raise InvalidInputError(
+                readings[after].time_loc,
+                "two readings of one series have the same time; give each reading its "
+                "timestamp so they can be scored in order",
+            )
+
+
+def _model_input(model: ActiveModel, reading: ReadingIn) -> Value:
+    if not model.multivariate:
+        if not isinstance(reading.value, float | int):
+            raise InvalidInputError(reading.value_loc, "this series takes one `value`")
+        return float(reading.value)
+    if not isinstance(reading.value, dict):
+        raise InvalidInputError(reading.value_loc, "a device-level model takes `values`")
+    missing = [m for m in model.metrics if m not in reading.value]
+    if missing:
+        raise InvalidInputError(reading.value_loc, f"missing {', '.join(missing)}")
+    return [float(reading.value[m]) for m in model.metrics]
+
+
+def _as_list(value: Value) -> list[float]:
+    return value if isinstance(value, list) else [value]
+
+
+def _score(session: Session, scorer: Scorer, prepared: _Prepared) -> SeriesOut:
+    in_time_order = scorer.score_series(session, prepared.model, prepared.inputs)
+    verdicts: list[Verdict] = [in_time_order[0]] * len(in_time_order)
+    for position, verdict in zip(prepared.order, in_time_order, strict=True):
+        verdicts[position] = verdict
+    return SeriesOut(prepared.model, verdicts)

@@ -1,0 +1,98 @@
+"""Per-model scoring state: held in memory, rebuilt from stored telemetry when needed.
+
+A stream is trusted only while it sits exactly on the newest stored reading before the one
+being scored. Otherwise (first use, a restart, another process scored meanwhile, a back-filled
+reading) it is rebuilt the way the backtest builds it: primed with the model's training
+window, then fed every stored reading since. So a restart does not change the scores.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from forewarn.detection.base import Detector, F64Array, I64Array, Stream
+from forewarn.ml.registry import ActiveModel
+from forewarn.telemetry.query import latest_before, read_aligned
+
+REPLAY_LIMIT_ROWS = 100_000  # beyond this, prime on the recent past instead of replaying
+
+
+@dataclass
+class _Entry:
+    stream: Stream
+    last_ts: int | None
+
+
+class StreamStore:
+    """An LRU of per-model streams, each positioned after the newest reading it has seen."""
+
+    def __init__(self, max_streams: int) -> None:
+        self._entries: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
+        self._max = max_streams
+        self._lock = threading.Lock()
+        self._model_locks: dict[uuid.UUID, threading.Lock] = {}
+
+    def lock(self, model_id: uuid.UUID) -> threading.Lock:
+        """The lock that serialises scoring with one model's stream."""
+        with self._lock:
+            return self._model_locks.setdefault(model_id, threading.Lock())
+
+    def stream_for(
+        self, session: Session, model: ActiveModel, detector: Detector, ts_ms: int
+    ) -> Stream:
+        """The model's stream, positioned right before a reading at `ts_ms`."""
+        previous = _previous_ts(session, model, ts_ms)
+        with self._lock:
+            entry = self._entries.get(model.id)
+            if entry is not None and entry.last_ts == previous:
+                self._entries.move_to_end(model.id)
+                return entry.stream
+        return _rebuild(session, model, detector, ts_ms)
+
+    def advanced(self, model_id: uuid.UUID, stream: Stream, last_ts: int) -> None:
+        """Remember a stream that has now seen readings up to `last_ts`."""
+        with self._lock:
+            self._entries[model_id] = _Entry(stream, last_ts)
+            self._entries.move_to_end(model_id)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def forget(self, model_id: uuid.UUID) -> None:
+        """Drop a model's stream (retired or replaced)."""
+        with self._lock:
+            self._entries.pop(model_id, None)
+
+
+def _previous_ts(session: Session, model: ActiveModel, ts_ms: int) -> int | None:
+    # Device-level models read aligned rows; the least recent metric bounds them.
+    found = [latest_before(session, model.device_id, m, ts_ms) for m in model.metrics]
+    return None if any(f is None for f in found) else min(f for f in found if f is not None)
+
+
+def _rebuild(session: Session, model: ActiveModel, detector: Detector, ts_ms: int) -> Stream:
+    """Prime on the training window, then replay what came after, strictly before `ts_ms`."""
+    window = model.training_end_ms - model.training_start_ms
+    primed_until = min(model.training_end_ms, ts_ms - 1)
+    replay_ts, replay_values = _read(session, model, primed_until + 1, ts_ms - 1)
+    if len(replay_ts) > REPLAY_LIMIT_ROWS:
+        primed_until, replay_ts, replay_values = ts_ms - 1, replay_ts[:0], replay_values[:0]
+    hist_ts, hist_values = _read(session, model, primed_until - window, primed_until)
+    stream = detector.stream(hist_ts, hist_values)
+    for ts, value in zip(replay_ts.tolist(), replay_values.tolist(), strict=True):
+        stream.update(ts, value)
+    return stream
+
+
+def _read(
+    session: Session, model: ActiveModel, start_ms: int, end_ms: int
+) -> tuple[I64Array, F64Array]:
+    ts, values = read_aligned(session, model.device_id, model.metrics, start_ms, end_ms)
+    if len(model.metrics) == 1:
+        return ts, np.asarray(values, dtype=np.float64).reshape(-1)
+    return ts, values
