@@ -15,7 +15,7 @@ import json
 import statistics
 import time
 import tracemalloc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -393,13 +393,18 @@ def main() -> None:
         help="PostgreSQL server to create a throw-away database on (default: embedded SQLite)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer requests, one batch each")
+    parser.add_argument(
+        "--algorithm",
+        default=DEFAULT_ALGORITHM,
+        help=f"model to train (default {DEFAULT_ALGORITHM})",
+    )
     args = parser.parse_args()
     if args.database_url is not None and not is_postgres_url(args.database_url):
         parser.error("--database-url must be a PostgreSQL URL; SQLite is the default")
-    plan = QUICK if args.quick else FULL
+    plan = replace(QUICK if args.quick else FULL, algorithm=algorithm(args.algorithm).name)
     with running_server(args.database_url) as server:
         rows = run(server, plan)
-        title = f"Forewarn API over HTTP, {describe_backend(server)}"
+        title = f"Forewarn API over HTTP, {describe_backend(server)}, {plan.algorithm}"
     print_report(title, rows, NOTES)
 
 

@@ -4,11 +4,12 @@ Run: .venv/bin/python benchmarks/bench_nab.py [NAB_DIR] [--algorithms a,b] [--wo
 
 Both replays run as the product would: learn on the first rows, then score row by row
 without look-ahead, refitting every RETRAIN_EVERY_ROWS on the last RETRAIN_WINDOW_ROWS
-(forewarn.detection.ensemble). NAB is scored at the corpus-optimal threshold of the raw
-scores, at the optimal threshold of the decision layer (`EventGate`, swept over score
-quantiles), and at each detector's own shipped decisions. The synthetic suite (forewarn.sim,
-never used for tuning) is scored with event-level precision, recall and F1 of the shipped
-decisions. Exits 0 whatever the figures: it reports, it does not assert.
+(forewarn.detection.ensemble). NAB is scored at the corpus-optimal threshold of the streamed
+scores (for the default: excursion-calibrated), at the optimal threshold of the decision
+layer (`EventGate`, swept over score quantiles), and at each detector's own shipped
+decisions. The synthetic suite (forewarn.sim, never used for tuning) is scored with
+event-level precision, recall and F1 of the shipped decisions. Exits 0 whatever the
+figures: it reports, it does not assert.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ from forewarn.cli.common import configure_logging, console, err_console, open_ru
 from forewarn.cli.serving import run_server
 from forewarn.demo import GRACE_MS, AdminLogin, DemoResult, FaultOutcome, combine, run_demo
 from forewarn.demo.run import Advance, SeriesReport, StageHook
+from forewarn.detection.registry import DEFAULT_ALGORITHM
+from forewarn.detection.registry import algorithm as registered_algorithm
 from forewarn.errors import ForewarnError
 from forewarn.runtime import Runtime
 
@@ -26,9 +28,9 @@ _ANY_ADDRESS = {"", "0.0.0.0", "::"}
 _JSON = "Content-Type: application/json"
 _READ_TOKEN = 'import json, sys; print(json.load(sys.stdin)["access_token"])'
 _LIMITS = (
-    "The Isolation Forest scores each reading on its own: it cannot see a sensor stuck at a "
-    "plausible value or readings that never arrived, and it flags normal levels that its one "
-    "training day did not contain."
+    "Every model is {algorithm}, trained on day 1 only. A sensor that stops reporting "
+    "leaves no reading inside its window to score. Compare with the replaced platform's "
+    "point-wise detector: forewarn demo --no-serve --algorithm isolation_forest"
 )
 
 
@@ -40,14 +42,25 @@ def demo(
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards")
     ] = True,
+    algorithm: Annotated[
+        str, typer.Option(help="Detector of every model (e.g. isolation_forest, to compare)")
+    ] = DEFAULT_ALGORITHM,
 ) -> None:
     """Simulate three sensors with faults, train and score them, report, then serve the API."""
+    try:
+        registered_algorithm(algorithm)
+    except ForewarnError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from err
     with open_runtime() as runtime:
         console.rule("[bold]Forewarn demo")
         console.print(f"database: {runtime.engine.url.render_as_string()}", highlight=False)
         try:
             with _progress() as progress:
-                result = run_demo(runtime, seed=seed, days=days, stage=_stage_hook(progress))
+                result = run_demo(
+                    runtime, seed=seed, days=days, algorithm=algorithm,
+                    stage=_stage_hook(progress),
+                )  # fmt: skip
         except ForewarnError as err:
             err_console.print(f"[red]demo failed: {err}[/red]")
             raise typer.Exit(1) from err
@@ -98,7 +111,7 @@ def _print_summary(result: DemoResult) -> None:
         f"[bold]{total.caught} of {len(total.outcomes)} faults caught[/bold]; "
         f"{total.false_alarms:,} false alarms in {scored:,} scored readings ({share:.1%})"
     )
-    console.print(f"[dim]{_LIMITS}[/dim]")
+    console.print(_LIMITS.format(algorithm=result.algorithm), style="dim", highlight=False)
 
 
 def _faults_table(result: DemoResult) -> Table:

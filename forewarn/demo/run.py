@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from forewarn.db.models import Device, User
 from forewarn.demo.report import DEFAULT_GRACE_MS, Evaluation, evaluate
+from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.errors import ConflictError
 from forewarn.ml.catalog import purge_device_artifacts
 from forewarn.ml.registry import ModelRegistry
@@ -85,6 +86,7 @@ class DemoResult:
     readings: int
     models: int
     series: tuple[SeriesReport, ...]
+    algorithm: str
 
 
 def ensure_admin(session: Session) -> AdminLogin:
@@ -156,16 +158,19 @@ def ingest(
 
 def train_first_day(
     runtime: Runtime, session: Session, series: Sequence[SimulatedSeries],
-    devices: Sequence[DemoDevice], seed: int, advance: Advance,
+    devices: Sequence[DemoDevice], how: tuple[int, str], advance: Advance,
 ) -> int:  # fmt: skip
-    """Train one model per series on its first day only, so the faulty last day is unseen."""
+    """Train one model per series on its first day only, so the faulty last day is unseen.
+
+    `how` is the (seed, algorithm) of every model."""
+    seed, algorithm = how
     ids = {device.key: device.id for device in devices}
     settings = runtime.settings
     for s in series:
         # read_series includes both ends: [first - 1 ms, first + 1 day - 1 ms] is one day.
         spec = TrainSpec(
             device_id=ids[s.device_key], metric_name=s.metric, window_days=1,
-            end_ms=int(s.ts_ms[0]) + DAY_MS - 1, seed=seed,
+            end_ms=int(s.ts_ms[0]) + DAY_MS - 1, seed=seed, algorithm=algorithm,
         )  # fmt: skip
         spec = with_forest_defaults(spec, settings.forest_defaults)
         train_model(session, runtime.registry, runtime.artifact_key, spec)
@@ -195,7 +200,12 @@ def score_last_day(
 
 
 def run_demo(
-    runtime: Runtime, *, seed: int = 0, days: int = 2, stage: StageHook = silent_stage
+    runtime: Runtime,
+    *,
+    seed: int = 0,
+    days: int = 2,
+    algorithm: str = DEFAULT_ALGORITHM,
+    stage: StageHook = silent_stage,
 ) -> DemoResult:
     """Run every step of the demo against the runtime's database."""
     if days < 2:
@@ -210,10 +220,11 @@ def run_demo(
         total = sum(s.ts_ms.size for s in series)
         readings = ingest(session, devices, series, stage("ingesting readings", total))
         models = train_first_day(
-            runtime, session, series, devices, seed, stage("training on day 1", len(series))
-        )
+            runtime, session, series, devices, (seed, algorithm),
+            stage("training on day 1", len(series)),
+        )  # fmt: skip
         last_day = sum(int((s.ts_ms > end_ms - DAY_MS).sum()) for s in series)
         scored = score_last_day(
             runtime, session, series, devices, end_ms, stage("scoring last day", last_day)
         )
-    return DemoResult(admin, removed, devices, readings, models, scored)
+    return DemoResult(admin, removed, devices, readings, models, scored, algorithm)

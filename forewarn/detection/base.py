@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +91,18 @@ class Stream(Protocol):
 
     def explain(self) -> Explanation:
         """Why the last updated reading scored as it did."""
+        ...
+
+
+@runtime_checkable
+class BatchStream(Stream, Protocol):
+    """A stream that can score many readings at once (e.g. a stateless one, vectorised)."""
+
+    def update_batch(
+        self, ts_ms: Sequence[int], values: Sequence[float], threshold: float
+    ) -> tuple[list[float], list[bool], dict[int, Explanation]]:
+        """Like `update` then `decide` on each reading in turn: scores, decisions, and the
+        explanation of each anomaly by its position."""
         ...
 
 

@@ -1,10 +1,13 @@
-"""The default detector: anomaly likelihood of robust feature surprises, a range check, and
-a decision layer that reports one excursion once.
+"""The default detector: anomaly likelihoods of robust feature surprises and of seasonal
+prediction errors, a range check, and a decision layer that reports one excursion once.
 
 Three layers (STYLE §8): (1) each member detector turns a reading into a raw score; (2) the
 likelihood layer turns raw scores into how unusual the recent ones are against their own
 history, and a reading that leaves the range seen so far by more than `range_tolerance` of
 its width scores 1 whatever the models say; (3) `EventGate` decides which readings to report.
+The score the stream returns is calibrated by `ExcursionScore`: a reading keeps its full
+score only where it starts an excursion at some level, so any threshold on the score, like
+the gate, fires about once per excursion.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
-from forewarn.detection.decision import EventGate
+from forewarn.detection.decision import (
+    EXCURSION_DECADES,
+    EXCURSION_LEVELS,
+    EventGate,
+    ExcursionScore,
+)
 from forewarn.detection.features import as_columns
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.likelihood import AnomalyLikelihood, LikelihoodStream, decades_score
@@ -26,7 +34,16 @@ RETRAIN_EVERY_ROWS = 2_016
 RETRAIN_WINDOW_ROWS = 8_064
 RANGE_SCORE = 1.0  # score of a reading outside the known range ...
 RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
-_PARAMS = ("members", "range_tolerance", "short_rows", "long_rows", "decades", "seed")
+EXCURSION_ROWS = 48  # an excursion's later readings are damped until this many calm ones
+_PARAMS = (
+    "members",
+    "range_tolerance",
+    "short_rows",
+    "long_rows",
+    "decades",
+    "excursion_rows",
+    "seed",
+)
 
 
 class LikelihoodEnsemble:
@@ -36,11 +53,14 @@ class LikelihoodEnsemble:
     ----------
     members : sequence of str
         Raw scorers, each wrapped in its own anomaly likelihood ("robust_zscore",
-        "windowed_forest").
+        "seasonal_profile", "windowed_forest").
     range_tolerance : float
         A reading further than this share of the known range beyond it scores 1.
     short_rows, long_rows, decades
         As for :class:`AnomalyLikelihood`; `decades` sets the shipped threshold.
+    excursion_rows : int
+        Calm readings after which a level of the excursion score re-arms (0: the stream
+        returns the uncalibrated score).
     seed : int
         Passed to the members.
     metrics : sequence of str
@@ -63,7 +83,8 @@ class LikelihoodEnsemble:
     False
 
     It fails on faults that stay inside the known range and move too slowly for the
-    one-day features (a drift over weeks), and it reports a fault that never ends once.
+    one-day features (a drift over weeks), and it reports a fault that never ends once
+    (its score, too, stays damped while the excursion lasts).
     """
 
     algorithm: ClassVar[str] = "ensemble"
@@ -75,16 +96,18 @@ class LikelihoodEnsemble:
     def __init__(
         self,
         *,
-        members: Sequence[str] = ("robust_zscore",),
+        members: Sequence[str] = ("robust_zscore", "seasonal_profile"),
         range_tolerance: float = 0.02,
         short_rows: int = 3,
         long_rows: int = 2_000,
         decades: float = 7.0,
+        excursion_rows: int = EXCURSION_ROWS,
         seed: int = 0,
         metrics: Sequence[str] = ("value",),
     ) -> None:
         """Store the parameters; nothing is learned until fit."""
         self.members = tuple(members)
+        self.excursion_rows = excursion_rows
         self.range_tolerance = range_tolerance
         self.short_rows = short_rows
         self.long_rows = long_rows
@@ -154,6 +177,14 @@ class LikelihoodEnsemble:
             raise NotFittedError("LikelihoodEnsemble is warming up: call fit() first")
 
 
+def excursion_score(quiet_rows: int) -> ExcursionScore | None:
+    """Gates on a geometric grid of likelihood decades (None when `quiet_rows` is 0)."""
+    if quiet_rows <= 0:
+        return None
+    decades = np.geomspace(*EXCURSION_DECADES, EXCURSION_LEVELS)
+    return ExcursionScore(tuple(decades_score(float(d)) for d in decades), quiet_rows)
+
+
 class EnsembleStream:
     """Member likelihoods, the range check and the event gate, one reading at a time."""
 
@@ -170,6 +201,7 @@ class EnsembleStream:
         self._low, self._high = known_range
         self._tolerance = detector.range_tolerance
         self._gate = EventGate(detector.threshold_)
+        self._excursion = excursion_score(detector.excursion_rows)
         self._exits: list[tuple[str, float, float, float]] = []
         self._best = 0
         self._seen = seen
@@ -187,7 +219,10 @@ class EnsembleStream:
         if self._exits:
             score = RANGE_SCORE
         warming_up = scored[0].warming_up
-        return Scored(score, warming_up, self._gate.decide(score, warming_up))
+        is_anomaly = self._gate.decide(score, warming_up)
+        if self._excursion is not None:
+            score = self._excursion.update(score)
+        return Scored(score, warming_up, is_anomaly)
 
     def _range_exits(self, values: list[float]) -> list[tuple[str, float, float, float]]:
         """Metrics whose reading leaves the known range (which then widens to include it)."""

@@ -21,6 +21,7 @@ from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Sco
 from forewarn.detection.features import FeatureLayout
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.robust import RobustZScore
+from forewarn.detection.seasonal import SeasonalProfile
 from forewarn.detection.windowed_forest import WindowedForest
 
 D_HALF = 6.0  # decades of rarity that score 0.5
@@ -42,7 +43,11 @@ class RawDetector(Protocol):
     def to_arrays(self) -> Arrays: ...
 
 
-BASES: dict[str, Any] = {"robust_zscore": RobustZScore, "windowed_forest": WindowedForest}
+BASES: dict[str, Any] = {
+    "robust_zscore": RobustZScore,
+    "windowed_forest": WindowedForest,
+    "seasonal_profile": SeasonalProfile,
+}
 
 
 def tail_decades(z: float) -> float:
@@ -72,7 +77,7 @@ class AnomalyLikelihood:
     Parameters
     ----------
     base : str
-        The raw scorer: "robust_zscore" or "windowed_forest".
+        The raw scorer: "robust_zscore", "windowed_forest" or "seasonal_profile".
     base_params : mapping, optional
         Constructor parameters of the base (besides seed and metrics).
     short_rows : int

@@ -7,7 +7,14 @@ from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
-from forewarn.detection.base import Arrays, Deviation, Explanation, F64Array, I64Array, Scored
+from forewarn.detection.base import (
+    Arrays,
+    Deviation,
+    Explanation,
+    F64Array,
+    I64Array,
+    Scored,
+)
 from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
 
 # Median absolute deviation to standard deviation for normal data.
@@ -122,15 +129,28 @@ class PointwiseStream:
     def __init__(self, detector: PointwiseForest) -> None:
         self._detector = detector
         self._forest = detector.forest_
-        self._last: F64Array = detector.median_
+        self._last: float | Sequence[float] = detector.median_.tolist()
 
     def update(self, ts_ms: int, value: float | Sequence[float]) -> Scored:
         """Score one reading."""
+        self._last = value  # kept as given; only an explanation needs it as an array
         if isinstance(value, float | int):
-            self._last = np.array([float(value)])
             return Scored(self._forest.score_one(float(value)))
-        self._last = np.asarray(value, dtype=np.float64)
         return Scored(self._forest.score_one(value))
+
+    def update_batch(
+        self, ts_ms: Sequence[int], values: Sequence[float], threshold: float
+    ) -> tuple[list[float], list[bool], dict[int, Explanation]]:
+        """Score many readings at once: a point-wise model has no state to advance."""
+        scores = self._forest.score_many(np.asarray(values, dtype=np.float64))
+        flags = scores > threshold  # decide(): never warming up, no decision layer of its own
+        explanations = {}
+        for i in np.flatnonzero(flags).tolist():
+            self._last = values[i]
+            explanations[i] = self.explain()
+        if len(values):
+            self._last = values[-1]
+        return scores.tolist(), flags.tolist(), explanations
 
     def explain(self) -> Explanation:
         """Which metric lies farthest from its learned median, in robust sigmas."""
@@ -138,7 +158,9 @@ class PointwiseStream:
         deviations = sorted(
             (
                 Deviation("value", float(v), float(m), float(s), metric=name)
-                for name, v, m, s in zip(d.metrics, self._last, d.median_, d.scale_, strict=True)
+                for name, v, m, s in zip(
+                    d.metrics, np.atleast_1d(self._last), d.median_, d.scale_, strict=True
+                )
             ),
             key=lambda dev: -abs(dev.sigmas),
         )

@@ -14,6 +14,7 @@ from forewarn.detection.ensemble import LikelihoodEnsemble
 from forewarn.detection.likelihood import AnomalyLikelihood
 from forewarn.detection.pointwise import PointwiseForest
 from forewarn.detection.robust import RobustZScore
+from forewarn.detection.seasonal import SeasonalProfile
 from forewarn.detection.windowed_forest import WindowedForest
 from forewarn.errors import InvalidInputError
 
@@ -70,6 +71,13 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         description="Isolation Forest over features of the recent past and the time of day.",
     ),
     AlgorithmSpec(
+        name="seasonal_profile",
+        create=SeasonalProfile,
+        load=_loader(SeasonalProfile),
+        multivariate=True,
+        description="Robust z of the reading against the median at its time of week or day.",
+    ),
+    AlgorithmSpec(
         name="robust_likelihood",
         create=partial(AnomalyLikelihood, base="robust_zscore"),
         load=_loader(AnomalyLikelihood),
@@ -88,7 +96,10 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         create=LikelihoodEnsemble,
         load=_loader(LikelihoodEnsemble),
         multivariate=True,
-        description="Robust likelihood + range check, reporting each excursion once (default).",
+        description=(
+            "Robust and seasonal likelihoods + range check, reporting each excursion once"
+            " (default)."
+        ),
     ),
 )
 DEFAULT_ALGORITHM = "ensemble"

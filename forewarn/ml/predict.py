@@ -6,6 +6,7 @@ import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -17,14 +18,31 @@ from forewarn.telemetry.store import Row, write_rows
 Loc = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class ReadingIn:
-    """One reading to score: one value, or one value per metric for device-level models."""
+class ReadingIn(NamedTuple):
+    """One reading to score: one value, or one value per metric for device-level models.
+
+    `where` and `position` say where it sits in the request (an item, or one position of a
+    columnar series); error locations are built from them only when needed.
+    """
 
     ts: int
     value: float | dict[str, float]
-    value_loc: Loc  # where the value and the time sit in the request, for error messages
-    time_loc: Loc
+    where: Loc
+    position: int = -1
+
+    @property
+    def value_loc(self) -> Loc:
+        """The request location of the value."""
+        if self.position >= 0:
+            return (*self.where, "values", self.position)
+        return (*self.where, "value" if isinstance(self.value, float | int) else "values")
+
+    @property
+    def time_loc(self) -> Loc:
+        """The request location of the timestamp."""
+        if self.position >= 0:
+            return (*self.where, "timestamps", self.position)
+        return (*self.where, "timestamp")
 
 
 @dataclass(frozen=True)
@@ -50,7 +68,8 @@ def predict(
     """All or nothing: every reading is stored and scored in one transaction."""
     models = [registry.active(session, s.device_id, s.metric_name) for s in batch]
     prepared = [_prepare(s, m) for s, m in zip(batch, models, strict=True)]
-    write_rows(session.connection(), [row for p in prepared for row in p.rows])
+    # Times are distinct within each series (checked), so the rows need no de-duplication.
+    write_rows(session.connection(), [row for p in prepared for row in p.rows], unique=True)
     results = [_score(session, scorer, p) for p in prepared]
     session.commit()
     return results
@@ -60,7 +79,7 @@ def predict(
 class _Prepared:
     model: ActiveModel
     order: list[int]  # reading positions sorted by time
-    inputs: list[tuple[int, Value]]
+    inputs: Sequence[tuple[int, Value]]
     rows: list[Row]
 
 
@@ -68,11 +87,16 @@ def _prepare(series: SeriesIn, model: ActiveModel) -> _Prepared:
     readings = series.readings
     order = sorted(range(len(readings)), key=lambda i: readings[i].ts)
     _check_distinct_times(readings, order)
-    inputs = [(readings[i].ts, _model_input(model, readings[i])) for i in order]
+    device = model.device_id
+    if not model.multivariate:  # the common case, kept to one cheap pass
+        scalar = [(readings[i].ts, _scalar(readings[i])) for i in order]
+        rows = [Row(device, model.metric_name, t, v) for t, v in scalar]
+        return _Prepared(model, order, scalar, rows)
+    inputs = [(readings[i].ts, _vector(model, readings[i])) for i in order]
     rows = [
-        Row(model.device_id, metric, ts, value)
-        for ts, value in inputs
-        for metric, value in zip(model.metrics, _as_list(value), strict=True)
+        Row(device, metric, ts, value)
+        for ts, values in inputs
+        for metric, value in zip(model.metrics, values, strict=True)
     ]
     return _Prepared(model, order, inputs, rows)
 
@@ -87,21 +111,22 @@ def _check_distinct_times(readings: Sequence[ReadingIn], order: list[int]) -> No
             )
 
 
-def _model_input(model: ActiveModel, reading: ReadingIn) -> Value:
-    if not model.multivariate:
-        if not isinstance(reading.value, float | int):
-            raise InvalidInputError(reading.value_loc, "this series takes one `value`")
-        return float(reading.value)
+def _scalar(reading: ReadingIn) -> float:
+    value = reading.value
+    if type(value) is float:  # the hot path: nothing to convert
+        return value
+    if not isinstance(value, float | int):
+        raise InvalidInputError(reading.value_loc, "this series takes one `value`")
+    return float(value)
+
+
+def _vector(model: ActiveModel, reading: ReadingIn) -> list[float]:
     if not isinstance(reading.value, dict):
         raise InvalidInputError(reading.value_loc, "a device-level model takes `values`")
     missing = [m for m in model.metrics if m not in reading.value]
     if missing:
         raise InvalidInputError(reading.value_loc, f"missing {', '.join(missing)}")
     return [float(reading.value[m]) for m in model.metrics]
-
-
-def _as_list(value: Value) -> list[float]:
-    return value if isinstance(value, list) else [value]
 
 
 def _score(session: Session, scorer: Scorer, prepared: _Prepared) -> SeriesOut:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from forewarn.db.models import AnomalyDetection
 from forewarn.db.types import utcnow
-from forewarn.detection.base import Stream, decide
+from forewarn.detection.base import BatchStream, Stream, decide
 from forewarn.ml.registry import ActiveModel, ModelRegistry
 from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
@@ -65,7 +65,7 @@ class Scorer:
         with self._streams.lock(model.id):
             stream = self._streams.stream_for(session, model, detector, readings[0][0])
             try:
-                verdicts = [_verdict(stream, ts, value, model.threshold) for ts, value in readings]
+                verdicts = _verdicts(stream, readings, model.threshold)
             except BaseException:
                 self._streams.forget(model.id)
                 raise
@@ -93,6 +93,25 @@ class Scorer:
     def forget(self, model_id: uuid.UUID) -> None:
         """Drop the in-memory state of a model."""
         self._streams.forget(model_id)
+
+
+def _verdicts(
+    stream: Stream, readings: Sequence[tuple[int, Value]], threshold: float
+) -> list[Verdict]:
+    """Verdicts in reading order; streams that can, score the whole batch at once."""
+    if isinstance(stream, BatchStream) and len(readings) > 1:
+        stamps = [ts for ts, _ in readings]
+        values = [value for _, value in readings]
+        if all(type(v) is float for v in values):
+            scores, flags, why = stream.update_batch(stamps, values, threshold)  # type: ignore[arg-type]
+            verdicts = [
+                Verdict(ts, score, flag, False, None)
+                for ts, score, flag in zip(stamps, scores, flags, strict=True)
+            ]
+            for i, explanation in why.items():
+                verdicts[i] = replace(verdicts[i], explanation=explanation.as_dict())
+            return verdicts
+    return [_verdict(stream, ts, value, threshold) for ts, value in readings]
 
 
 def _verdict(stream: Stream, ts: int, value: Value, threshold: float) -> Verdict:

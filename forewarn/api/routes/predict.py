@@ -35,13 +35,8 @@ _NO_MODEL: dict[int | str, dict[str, Any]] = {
 
 
 def _reading(item: PredictRequest, now: int, loc: tuple[str | int, ...]) -> ReadingIn:
-    if item.value is not None:
-        value: float | dict[str, float] = item.value
-        value_loc = (*loc, "value")
-    else:
-        value, value_loc = dict(item.values or {}), (*loc, "values")
-    ts = item.timestamp if item.timestamp is not None else now
-    return ReadingIn(ts, value, value_loc, (*loc, "timestamp"))
+    value = item.value if item.value is not None else dict(item.values or {})
+    return ReadingIn(item.timestamp if item.timestamp is not None else now, value, loc)
 
 
 def _response(out: SeriesOut, verdict: Verdict) -> PredictResponse:
@@ -96,8 +91,7 @@ def _columnar(index: int, s: SeriesValues, now: int) -> SeriesIn:
     stamps = s.timestamps or [now]
     loc = ("body", "series", index)
     readings = [
-        ReadingIn(ts, v, (*loc, "values", j), (*loc, "timestamps", j))
-        for j, (ts, v) in enumerate(zip(stamps, s.values, strict=True))
+        ReadingIn(ts, v, loc, j) for j, (ts, v) in enumerate(zip(stamps, s.values, strict=True))
     ]
     return SeriesIn(s.device_id, s.metric_name, readings)
 

@@ -72,7 +72,7 @@ def ingest(
         raise InvalidInputError(("body",), f"batch has {len(readings)} readings; limit is {limit}")
     get_device(session, device_id)
     rows = dedupe(_to_rows(device_id, readings))
-    written = write_rows(session.connection(), rows)
+    written = write_rows(session.connection(), rows, unique=True)
     scored, flagged = score_ingested(session, runtime.registry, runtime.scorer, device_id, rows)
     session.commit()
     return IngestResult(device_id=device_id, readings=written, scored=scored, anomalies=flagged)
