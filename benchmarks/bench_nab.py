@@ -4,7 +4,7 @@ Run: .venv/bin/python benchmarks/bench_nab.py [NAB_DIR] [--algorithms a,b] [--wo
 
 Both replays run as the product would: learn on the first rows, then score row by row
 without look-ahead, refitting every RETRAIN_EVERY_ROWS on the last RETRAIN_WINDOW_ROWS
-(forewarn.detection.ensemble). NAB is scored at the corpus-optimal threshold of the streamed
+(forewarn.detection.schedule). NAB is scored at the corpus-optimal threshold of the streamed
 scores (for the default: excursion-calibrated), at the optimal threshold of the decision
 layer (`EventGate`, swept over score quantiles), and at each detector's own shipped
 decisions. The synthetic suite (forewarn.sim, never used for tuning) is scored with
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from forewarn.detection.decision import EventGate
-from forewarn.detection.ensemble import RETRAIN_EVERY_ROWS, RETRAIN_WINDOW_ROWS
 from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
+from forewarn.detection.schedule import RETRAIN_EVERY_ROWS, RETRAIN_WINDOW_ROWS
 from forewarn.evaluation import (
     CorpusEvaluation,
     EventMetrics,

@@ -28,10 +28,6 @@ from forewarn.detection.features import as_columns
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.likelihood import AnomalyLikelihood, LikelihoodStream, decades_score
 
-# The product's retraining schedule, used by the benchmarks: refit every week of readings
-# at the usual 5-minute sampling, on the trailing four weeks.
-RETRAIN_EVERY_ROWS = 2_016
-RETRAIN_WINDOW_ROWS = 8_064
 RANGE_SCORE = 1.0  # score of a reading outside the known range ...
 RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
 EXCURSION_ROWS = 48  # an excursion's later readings are damped until this many calm ones

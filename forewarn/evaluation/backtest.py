@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
+from forewarn.detection.schedule import RETRAIN_EVERY_ROWS, RETRAIN_WINDOW_ROWS
 from forewarn.errors import InvalidInputError
 from forewarn.evaluation.corpus import LabelledSeries
 from forewarn.evaluation.detectors import fit_function
@@ -42,12 +43,6 @@ from forewarn.evaluation.replay import (
     replay_series,
 )
 
-# The product has no automatic retraining yet: a model is trained on the last
-# `TrainSpec.window_days` = 7 days and kept. A weekly refit on the last week is the schedule
-# an operator is told to follow; at NAB's usual 5-minute sampling a week is 2016 rows.
-PRODUCT_RETRAIN_EVERY_ROWS = 2016
-PRODUCT_RETRAIN_WINDOW_ROWS = 2016
-
 ProgressFn = Callable[[str, int], None]  # (series name, rows just scored)
 _TICK_ROWS = 500  # report progress in chunks: a callback per row would cost more than scoring
 
@@ -56,8 +51,8 @@ _TICK_ROWS = 500  # report progress in chunks: a callback per row would cost mor
 class Retraining:
     """When a replay refits the detector, and on how many of the latest rows."""
 
-    every_rows: int | None = PRODUCT_RETRAIN_EVERY_ROWS
-    window_rows: int | None = PRODUCT_RETRAIN_WINDOW_ROWS
+    every_rows: int | None = RETRAIN_EVERY_ROWS
+    window_rows: int | None = RETRAIN_WINDOW_ROWS
 
 
 @dataclass(frozen=True)
