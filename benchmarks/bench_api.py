@@ -39,7 +39,7 @@ from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
 from forewarn.ml.artifacts import artifact_key, load_artifact
 
 TRAIN_READINGS = 1_000
-STEP_MS = 60_000
+STEP_MS = 120_000  # 1,000 training readings then span more than a day
 OUTLIER_SHARE = 0.01
 TARGET_TRAIN_S = 0.2
 TARGET_P50_MS = 3.0
@@ -63,11 +63,11 @@ class Plan:
 
 FULL = Plan(5, warmup_requests=300, single_requests=3_000, batch_values=100_000, batch_repeats=3)
 QUICK = Plan(5, warmup_requests=100, single_requests=1_000, batch_values=100_000, batch_repeats=1)
-# Training data ends this long ago; predicted readings (each stored, each with its own time,
-# as a device sends them) then move forward from there without reaching the future limit.
-HISTORY_END_AGO_MS = 20 * 3_600_000
-SINGLE_STEP_MS = 1_000
-BATCH_STEP_MS = 50
+# Training data ends this long ago. Predicted readings are stored, each with its own time,
+# and keep the training data's sampling (a detector that learned one reading every two
+# minutes rightly finds readings a second apart unusual); each measured series moves forward
+# on its own clock from the end of its training data, so 3 x 100,000 readings fit before now.
+HISTORY_END_AGO_MS = 420 * 86_400_000
 
 
 class ReadingClock:
@@ -83,18 +83,17 @@ class ReadingClock:
         return stamps
 
 
-def normal_values(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Temperature-like values: a daily cycle (one reading a minute) plus sensor noise.
-
-    Minutes repeat the span of the training window, so normal values stay in the trained range.
-    """
-    minutes = np.arange(n) % TRAIN_READINGS
-    return np.round(25.0 + 2.0 * np.sin(2 * np.pi * minutes / 1440) + rng.normal(0, 0.5, n), 2)
+def normal_values(rng: np.random.Generator, stamps: list[int] | np.ndarray) -> np.ndarray:
+    """Temperature-like values: a daily cycle at the readings' time of day, plus sensor noise."""
+    day_share = (np.asarray(stamps, dtype=np.int64) % 86_400_000) / 86_400_000
+    noise = rng.normal(0, 0.5, len(day_share))
+    return np.round(25.0 + 2.0 * np.sin(2 * np.pi * day_share) + noise, 2)
 
 
-def mixed_values(rng: np.random.Generator, n: int) -> tuple[list[float], list[bool]]:
+def mixed_values(rng: np.random.Generator, stamps: list[int]) -> tuple[list[float], list[bool]]:
     """Normal values with ~1 % outliers (far hotter or colder); returns values and outlier flags."""
-    values = normal_values(rng, n)
+    values = normal_values(rng, stamps)
+    n = len(values)
     outlier = rng.random(n) < OUTLIER_SHARE
     values[outlier] = np.round(rng.choice([-1.0, 1.0], int(outlier.sum())) * 20.0 + 25.0, 2)
     return values.tolist(), outlier.tolist()
@@ -106,16 +105,13 @@ def mixed_values(rng: np.random.Generator, n: int) -> tuple[list[float], list[bo
 def ingest_training_data(
     server: BenchServer, client: httpx.Client, metrics: list[str], rng: np.random.Generator
 ) -> str:
-    """One device with 1,000 readings of every metric, one a minute up to a minute ago."""
+    """One device with 1,000 readings of every metric, one every STEP_MS, ending long ago."""
     device_id = server.create_device(client, "bench-api")
     end = int(time.time() * 1000) - HISTORY_END_AGO_MS
-    columns = {m: normal_values(rng, TRAIN_READINGS).tolist() for m in metrics}
+    stamps = [end - (TRAIN_READINGS - 1 - i) * STEP_MS for i in range(TRAIN_READINGS)]
+    columns = {m: normal_values(rng, stamps).tolist() for m in metrics}
     readings = [
-        {
-            "ts": end - (TRAIN_READINGS - 1 - i) * STEP_MS,
-            "values": {m: columns[m][i] for m in metrics},
-        }
-        for i in range(TRAIN_READINGS)
+        {"ts": ts, "values": {m: columns[m][i] for m in metrics}} for i, ts in enumerate(stamps)
     ]
     response = client.post(f"{API}/devices/{device_id}/telemetry", json=readings)
     response.raise_for_status()
@@ -162,7 +158,7 @@ def bench_fit_in_process(rng: np.random.Generator, repeats: int) -> Row:
     """IsolationForestDetector.fit on 1,000 values in this process (server defaults)."""
     import sklearn.ensemble  # noqa: F401  # keep the one-off import out of the timing
 
-    data = normal_values(rng, TRAIN_READINGS)
+    data = normal_values(rng, np.arange(TRAIN_READINGS) * STEP_MS)
     seconds = []
     for _ in range(repeats):
         detector = IsolationForestDetector(n_estimators=100, contamination=0.01, seed=0)
@@ -184,13 +180,13 @@ def bench_fit_in_process(rng: np.random.Generator, repeats: int) -> Row:
 def bench_single(
     client: httpx.Client,
     series: dict[str, str],
+    clock: ReadingClock,
     plan: Plan,
     rng: np.random.Generator,
-    clock: ReadingClock,
 ) -> list[Row]:
     """Sequential POST /ml/predict on one keep-alive connection, after a warm-up."""
-    values, outlier = mixed_values(rng, plan.warmup_requests + plan.single_requests)
-    stamps = clock.take(len(values), SINGLE_STEP_MS)
+    stamps = clock.take(plan.warmup_requests + plan.single_requests, STEP_MS)
+    values, outlier = mixed_values(rng, stamps)
     latencies, flagged = [], 0
     for i, value in enumerate(values):
         start = time.perf_counter_ns()
@@ -274,26 +270,25 @@ def post_batch(client: httpx.Client, body: dict[str, Any], expected: int) -> Bat
 
 def bench_batch(
     client: httpx.Client,
-    series: dict[str, str],
     plan: Plan,
     rng: np.random.Generator,
-    clock: ReadingClock,
+    clocks: dict[str, tuple[dict[str, str], ReadingClock]],
 ) -> list[Row]:
     """One large batch in each form (median of the repeats), values/s end to end."""
-    warm = clock.take(1_000, BATCH_STEP_MS)
-    post_batch(client, series_body(series, [25.0] * 1_000, warm), 1_000)
-    values, _ = mixed_values(rng, plan.batch_values)
+    warm, warm_clock = clocks["warm-up"]
+    post_batch(client, series_body(warm, [25.0] * 1_000, warm_clock.take(1_000, STEP_MS)), 1_000)
     rows: list[Row] = []
     for form, make_body in (("series", series_body), ("items", items_body)):
-        runs = [
-            post_batch(client, make_body(series, values, clock.take(len(values), BATCH_STEP_MS)),
-                       len(values))
-            for _ in range(plan.batch_repeats)
-        ]  # fmt: skip
+        series, clock = clocks[form]
+        bodies = []
+        for _ in range(plan.batch_repeats):
+            stamps = clock.take(plan.batch_values, STEP_MS)
+            bodies.append(make_body(series, mixed_values(rng, stamps)[0], stamps))
+        runs = [post_batch(client, body, plan.batch_values) for body in bodies]
         timing = sorted(runs, key=lambda t: t.total)[len(runs) // 2]
-        rate = len(values) / timing.total
+        rate = plan.batch_values / timing.total
         rows += [
-            (f"predict batch, `{form}` form, {len(values):,} values", f"{rate:,.0f} values/s",
+            (f"predict batch, `{form}` form, {plan.batch_values:,} values", f"{rate:,.0f} values/s",
              f">= {TARGET_VALUES_PER_S:,}/s", verdict(rate >= TARGET_VALUES_PER_S)),
             ("  client encode / HTTP round trip / client parse",
              f"{timing.encode * 1e3:.0f} / {timing.http * 1e3:.0f} / {timing.decode * 1e3:.0f} ms",
@@ -361,10 +356,15 @@ def run(server: BenchServer, plan: Plan) -> list[Row]:
         device_id = ingest_training_data(server, client, metrics, rng)
         rows, model = bench_training(client, device_id, metrics, plan.algorithm)
         rows.append(bench_fit_in_process(rng, plan.trainings))
-        series = {"device_id": device_id, "metric_name": model["metric_name"]}
-        clock = ReadingClock(int(time.time() * 1000) - HISTORY_END_AGO_MS + STEP_MS)
-        rows += bench_single(client, series, plan, rng, clock)
-        rows += bench_batch(client, series, plan, rng, clock)
+        start = int(time.time() * 1000) - HISTORY_END_AGO_MS + STEP_MS
+        clocks = {
+            use: ({"device_id": device_id, "metric_name": metric}, ReadingClock(start))
+            for use, metric in zip(
+                ("single", "warm-up", "series", "items"), metrics[1:], strict=False
+            )
+        }
+        rows += bench_single(client, *clocks["single"], plan, rng)
+        rows += bench_batch(client, plan, rng, clocks)
         rows += bench_model_size(server, client, model)
     return rows
 
