@@ -30,6 +30,12 @@ from forewarn.detection.likelihood import AnomalyLikelihood, LikelihoodStream, d
 
 RANGE_SCORE = 1.0  # score of a reading outside the known range ...
 RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
+# A reading outside the range widens it when it lies close to it (slow wander: within this
+# share of the range's width) or when the reading before was outside too (a new level that
+# persists). A far, isolated spike does not: a sensor that keeps spiking is reported at every
+# spike, not once per retraining.
+RANGE_ACCEPT_SHARE = 0.25
+RANGE_ACCEPT_RUN = 2
 EXCURSION_ROWS = 48  # an excursion's later readings are damped until this many calm ones
 _PARAMS = (
     "members",
@@ -199,6 +205,7 @@ class EnsembleStream:
         self._gate = EventGate(detector.threshold_)
         self._excursion = excursion_score(detector.excursion_rows)
         self._exits: list[tuple[str, float, float, float]] = []
+        self._exit_runs = [0] * len(self._low)
         self._best = 0
         self._seen = seen
 
@@ -221,13 +228,18 @@ class EnsembleStream:
         return Scored(score, warming_up, is_anomaly)
 
     def _range_exits(self, values: list[float]) -> list[tuple[str, float, float, float]]:
-        """Metrics whose reading leaves the known range (which then widens to include it)."""
+        """Metrics whose reading leaves the known range; the range widens to include a reading
+        near it, or one outside it for the RANGE_ACCEPT_RUN-th time in a row."""
         exits = []
         for j, (x, lo, hi) in enumerate(zip(values, self._low, self._high, strict=True)):
-            margin = self._tolerance * (hi - lo)
-            if x > hi + margin or x < lo - margin:
+            span = hi - lo
+            outside = x > hi + self._tolerance * span or x < lo - self._tolerance * span
+            self._exit_runs[j] = self._exit_runs[j] + 1 if outside else 0
+            if outside:
                 exits.append((self._metrics[j], x, lo, hi))
-            self._low[j], self._high[j] = min(lo, x), max(hi, x)
+            near = lo - RANGE_ACCEPT_SHARE * span <= x <= hi + RANGE_ACCEPT_SHARE * span
+            if near or self._exit_runs[j] >= RANGE_ACCEPT_RUN:
+                self._low[j], self._high[j] = min(lo, x), max(hi, x)
         return exits
 
     def explain(self) -> Explanation:

@@ -26,8 +26,11 @@ from forewarn.evaluation.plots import plot_path, write_plots
 
 T0 = 1_396_310_400_000  # 2014-04-01T00:00:00Z
 STEP = 300_000
-N = 1000  # probation: 150 rows
-SPIKES = (400, 600, 800)
+# Long enough that the default's range check (on after 300 readings) has seen the noise's
+# usual extremes before the first spike: 150 rows of probation made normal wander look new.
+N = 2000  # probation: 300 rows
+N_FAN = 1400  # probation: 210 rows
+SPIKES = (800, 1200, 1600)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -46,7 +49,7 @@ def spiky_series(name: str, seed: int, n: int = N) -> LabelledSeries:
 @pytest.fixture(scope="module")
 def corpus() -> list[LabelledSeries]:
     """Two labelled files in two categories."""
-    return [spiky_series("plant/pump.csv", 1), spiky_series("yard/fan.csv", 2, n=700)]
+    return [spiky_series("plant/pump.csv", 1), spiky_series("yard/fan.csv", 2, n=N_FAN)]
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +72,12 @@ def test_progress_reports_every_scored_row(corpus: list[LabelledSeries]) -> None
     calls: list[tuple[str, int]] = []
     run_backtest(corpus[1:], progress=lambda name, rows: calls.append((name, rows)))
     assert {name for name, _ in calls} == {"yard/fan.csv"}
-    assert sum(rows for _, rows in calls) == scored_rows(corpus[1:]) == 700 - 105
+    assert sum(rows for _, rows in calls) == scored_rows(corpus[1:]) == N_FAN - 210
 
 
 def test_retraining_schedule_refits(corpus: list[LabelledSeries]) -> None:
     report = run_backtest(corpus[:1], retraining=Retraining(every_rows=200, window_rows=300))
-    assert report.series[0].replay.n_fits == math.ceil((N - 150) / 200)
+    assert report.series[0].replay.n_fits == math.ceil((N - 300) / 200)
     assert report_to_dict(report)["retraining"] == {"every_rows": 200, "window_rows": 300}
 
 
@@ -89,7 +92,7 @@ def test_unknown_algorithm_and_bad_params_name_the_field(corpus: list[LabelledSe
 
 @pytest.mark.parametrize("name", [spec.name for spec in ALGORITHMS])
 def test_every_registered_algorithm_runs(name: str) -> None:
-    report = run_backtest([spiky_series("a/b.csv", 3, n=500)], name)
+    report = run_backtest([spiky_series("a/b.csv", 3, n=900)], name)
     assert report_to_dict(report)["algorithm"] == name
 
 
@@ -127,9 +130,9 @@ def test_summary_json_holds_every_figure(report: BacktestReport, tmp_path: Path)
     assert standard["optimal"]["score"] == pytest.approx(report.evaluation.optimal[0].score)
     assert standard["shipped"]["score"] == pytest.approx(report.evaluation.shipped[0].score)
     assert summary["events"]["shipped"]["detected"] == 5
-    assert summary["rows"] == N + 700 and summary["scored_rows"] == N - 150 + 700 - 105
+    assert summary["rows"] == N + N_FAN and summary["scored_rows"] == N - 300 + N_FAN - 210
     first = summary["series"][0]
-    assert first["name"] == "plant/pump.csv" and first["probation"] == 150
+    assert first["name"] == "plant/pump.csv" and first["probation"] == 300
     assert [w["start_row"] for w in first["windows"]] == [k - 5 for k in SPIKES]
     assert all(w["delay_rows"] is not None for w in first["windows"])
 
