@@ -99,7 +99,7 @@ def _verdicts(
     stream: Stream, readings: Sequence[tuple[int, Value]], threshold: float
 ) -> list[Verdict]:
     """Verdicts in reading order; streams that can, score the whole batch at once."""
-    if isinstance(stream, BatchStream) and len(readings) > 1:
+    if len(readings) > 1 and isinstance(stream, BatchStream):
         stamps = [ts for ts, _ in readings]
         values = [value for _, value in readings]
         if all(type(v) is float for v in values):

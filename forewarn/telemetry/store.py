@@ -12,9 +12,6 @@ from typing import Any, NamedTuple
 
 from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-from forewarn.db.models import Telemetry
 
 
 class Row(NamedTuple):
@@ -106,10 +103,12 @@ def _staged_upsert(raw: Any, payload: str) -> None:
         cursor.execute("TRUNCATE telemetry_stage")
 
 
+_PG_UPSERT = (
+    "INSERT INTO telemetry (device_id, metric_name, ts, value) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (device_id, metric_name, ts) DO UPDATE SET value = EXCLUDED.value"
+)
+
+
 def _pg_small_upsert(connection: Connection, rows: list[Row]) -> None:
-    statement = pg_insert(Telemetry)
-    statement = statement.on_conflict_do_update(
-        index_elements=["device_id", "metric_name", "ts"],
-        set_={"value": statement.excluded.value},
-    )
-    connection.execute(statement, [row._asdict() for row in rows])
+    # Plain SQL: building the ORM insert construct cost a third of a single prediction.
+    connection.exec_driver_sql(_PG_UPSERT, [tuple(row) for row in rows])
