@@ -10,9 +10,9 @@ Columns: each metric's own features, metric by metric, then the timestamp's feat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -125,6 +125,19 @@ class FeatureLayout:
     def mask(self) -> list[bool]:
         """Which entries of `FEATURES` are active, for storage."""
         return [s in self.specs for s in FEATURES]
+
+    def to_arrays(self) -> dict[str, np.ndarray[Any, Any]]:
+        """The layout as the numeric arrays a model artifact stores."""
+        return {
+            "feature_mask": np.array(self.mask(), dtype=np.int8),
+            "interval_ms": np.array(self.interval_ms, dtype=np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray[Any, Any]]) -> FeatureLayout:
+        """The layout stored by `to_arrays`."""
+        mask = [bool(m) for m in arrays["feature_mask"].tolist()]
+        return cls.from_mask(mask, int(arrays["interval_ms"]))
 
     @property
     def rows(self) -> tuple[int, ...]:

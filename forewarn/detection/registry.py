@@ -30,12 +30,6 @@ class AlgorithmSpec:
     description: str
 
 
-def _load_pointwise(
-    arrays: Mapping[str, np.ndarray[Any, Any]], params: Mapping[str, Any]
-) -> Detector:
-    return PointwiseForest.from_arrays(arrays, params=params)
-
-
 def _loader(
     cls: Any,
 ) -> Callable[[Mapping[str, np.ndarray[Any, Any]], Mapping[str, Any]], Detector]:
@@ -52,7 +46,7 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
     AlgorithmSpec(
         name="isolation_forest",
         create=PointwiseForest,
-        load=_load_pointwise,
+        load=_loader(PointwiseForest),
         multivariate=True,
         description="Isolation Forest on each reading's value alone (the replaced platform's).",
     ),

@@ -220,8 +220,7 @@ class RobustZScore:
         """Layout, floors and baseline as numeric arrays."""
         layout = self._fitted()
         return {
-            "feature_mask": np.array(layout.mask(), dtype=np.int8),
-            "interval_ms": np.array(layout.interval_ms, dtype=np.int64),
+            **layout.to_arrays(),
             "floors": self.floors_,
             **self.baseline_.to_arrays("baseline_"),
         }
@@ -232,8 +231,7 @@ class RobustZScore:
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
         detector = cls(**{k: v for k, v in (params or {}).items() if k in ("seed", "metrics")})
-        mask = [bool(m) for m in arrays["feature_mask"].tolist()]
-        detector.layout_ = FeatureLayout.from_mask(mask, int(arrays["interval_ms"]))
+        detector.layout_ = FeatureLayout.from_arrays(arrays)
         detector.floors_ = np.asarray(arrays["floors"], dtype=np.float64)
         detector.baseline_ = FeatureBaseline.from_arrays(arrays, "baseline_")
         detector.threshold_ = float(surprise_score(S_SHIPPED))

@@ -130,8 +130,7 @@ class SeasonalProfile:
         """Layout, period, profile and residual scale as numeric arrays."""
         self._check_fitted()
         return {
-            "feature_mask": np.array(self.layout_.mask(), dtype=np.int8),
-            "interval_ms": np.array(self.layout_.interval_ms, dtype=np.int64),
+            **self.layout_.to_arrays(),
             "period_ms": np.array(self.period_ms_, dtype=np.int64),
             **{k: getattr(self, f"{k}_") for k in _VECTORS},
         }
@@ -142,8 +141,7 @@ class SeasonalProfile:
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
         detector = cls(**{k: v for k, v in (params or {}).items() if k in ("seed", "metrics")})
-        mask = [bool(m) for m in arrays["feature_mask"].tolist()]
-        detector.layout_ = FeatureLayout.from_mask(mask, int(arrays["interval_ms"]))
+        detector.layout_ = FeatureLayout.from_arrays(arrays)
         detector.period_ms_ = int(arrays["period_ms"])
         for k in _VECTORS:
             setattr(detector, f"{k}_", np.asarray(arrays[k], dtype=np.float64))

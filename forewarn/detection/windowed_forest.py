@@ -103,8 +103,7 @@ class WindowedForest:
         layout = self._fitted()
         return {
             **self.forest_.to_arrays(),
-            "feature_mask": np.array(layout.mask(), dtype=np.int8),
-            "interval_ms": np.array(layout.interval_ms, dtype=np.int64),
+            **layout.to_arrays(),
             "floors": self.floors_,
             **self.baseline_.to_arrays("baseline_"),
         }
@@ -116,8 +115,7 @@ class WindowedForest:
         """Rebuild a fitted detector from `to_arrays` output."""
         detector = cls(**{k: v for k, v in (params or {}).items() if k in _PARAMS})
         detector.forest_ = IsolationForestDetector.from_arrays(arrays, params=params)
-        mask = [bool(m) for m in arrays["feature_mask"].tolist()]
-        detector.layout_ = FeatureLayout.from_mask(mask, int(arrays["interval_ms"]))
+        detector.layout_ = FeatureLayout.from_arrays(arrays)
         detector.floors_ = np.asarray(arrays["floors"], dtype=np.float64)
         detector.baseline_ = FeatureBaseline.from_arrays(arrays, "baseline_")
         detector.threshold_ = detector.forest_.threshold_
