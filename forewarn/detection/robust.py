@@ -147,6 +147,23 @@ def _phrase(spec: FeatureSpec, d: Deviation, typical: float) -> str:
     )  # fmt: skip
 
 
+def feature_arrays(layout: FeatureLayout, floors: F64Array, baseline: FeatureBaseline) -> Arrays:
+    """What a feature-based detector learned, as the arrays its artifact stores."""
+    return {**layout.to_arrays(), "floors": floors, **baseline.to_arrays("baseline_")}
+
+
+def load_feature_arrays(
+    arrays: Mapping[str, np.ndarray[Any, Any]],
+) -> tuple[FeatureLayout, F64Array, FeatureBaseline]:
+    """The layout, floors and baseline stored by `feature_arrays`."""
+    floors = np.asarray(arrays["floors"], dtype=np.float64)
+    return (
+        FeatureLayout.from_arrays(arrays),
+        floors,
+        FeatureBaseline.from_arrays(arrays, "baseline_"),
+    )
+
+
 def surprise_score(surprise: F64Array | float) -> Any:
     """Surprise in decades, [0, inf), as a score in [0, 1)."""
     return surprise / (surprise + S_HALF)
@@ -218,12 +235,7 @@ class RobustZScore:
 
     def to_arrays(self) -> Arrays:
         """Layout, floors and baseline as numeric arrays."""
-        layout = self._fitted()
-        return {
-            **layout.to_arrays(),
-            "floors": self.floors_,
-            **self.baseline_.to_arrays("baseline_"),
-        }
+        return feature_arrays(self._fitted(), self.floors_, self.baseline_)
 
     @classmethod
     def from_arrays(
@@ -231,9 +243,7 @@ class RobustZScore:
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
         detector = cls(**{k: v for k, v in (params or {}).items() if k in ("seed", "metrics")})
-        detector.layout_ = FeatureLayout.from_arrays(arrays)
-        detector.floors_ = np.asarray(arrays["floors"], dtype=np.float64)
-        detector.baseline_ = FeatureBaseline.from_arrays(arrays, "baseline_")
+        detector.layout_, detector.floors_, detector.baseline_ = load_feature_arrays(arrays)
         detector.threshold_ = float(surprise_score(S_SHIPPED))
         return detector
 

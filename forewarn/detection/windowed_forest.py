@@ -18,7 +18,7 @@ from forewarn.detection.features import (
     training_rows,
 )
 from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
-from forewarn.detection.robust import FeatureBaseline
+from forewarn.detection.robust import FeatureBaseline, feature_arrays, load_feature_arrays
 
 _PARAMS = ("n_estimators", "max_samples", "contamination", "seed", "metrics")
 
@@ -100,13 +100,8 @@ class WindowedForest:
 
     def to_arrays(self) -> Arrays:
         """Forest, layout, floors and baseline as numeric arrays."""
-        layout = self._fitted()
-        return {
-            **self.forest_.to_arrays(),
-            **layout.to_arrays(),
-            "floors": self.floors_,
-            **self.baseline_.to_arrays("baseline_"),
-        }
+        features = feature_arrays(self._fitted(), self.floors_, self.baseline_)
+        return {**self.forest_.to_arrays(), **features}
 
     @classmethod
     def from_arrays(
@@ -115,9 +110,7 @@ class WindowedForest:
         """Rebuild a fitted detector from `to_arrays` output."""
         detector = cls(**{k: v for k, v in (params or {}).items() if k in _PARAMS})
         detector.forest_ = IsolationForestDetector.from_arrays(arrays, params=params)
-        detector.layout_ = FeatureLayout.from_arrays(arrays)
-        detector.floors_ = np.asarray(arrays["floors"], dtype=np.float64)
-        detector.baseline_ = FeatureBaseline.from_arrays(arrays, "baseline_")
+        detector.layout_, detector.floors_, detector.baseline_ = load_feature_arrays(arrays)
         detector.threshold_ = detector.forest_.threshold_
         return detector
 
