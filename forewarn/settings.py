@@ -5,12 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-
-if TYPE_CHECKING:
-    from forewarn.ml.training import ForestDefaults
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values people paste from tutorials; a signing key equal to one of these is refused.
@@ -65,13 +62,6 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'forewarn.db').resolve()}"
-
-    @property
-    def forest_defaults(self) -> ForestDefaults:
-        """Isolation Forest options used when a train request leaves them out."""
-        from forewarn.ml.training import ForestDefaults
-
-        return ForestDefaults(self.default_contamination, self.default_n_estimators)
 
     @property
     def resolved_model_dir(self) -> Path:

@@ -43,7 +43,7 @@ def train(
                 contamination=contamination,
                 n_estimators=n_estimators,
             )
-            spec = with_forest_defaults(spec, runtime.settings.forest_defaults)
+            spec = with_forest_defaults(spec, runtime.settings)
             with console.status(f"training {spec.algorithm} on {days} days of {metric}"):
                 model = train_model(session, runtime.registry, runtime.artifact_key, spec)
         except ForewarnError as err:

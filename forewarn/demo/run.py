@@ -172,7 +172,7 @@ def train_first_day(
             device_id=ids[s.device_key], metric_name=s.metric, window_days=1,
             end_ms=int(s.ts_ms[0]) + DAY_MS - 1, seed=seed, algorithm=algorithm,
         )  # fmt: skip
-        spec = with_forest_defaults(spec, settings.forest_defaults)
+        spec = with_forest_defaults(spec, settings)
         train_model(session, runtime.registry, runtime.artifact_key, spec)
         advance(1)
     return len(series)

@@ -23,6 +23,7 @@ from forewarn.ml.artifacts import save_artifact
 from forewarn.ml.registry import ModelRegistry
 from forewarn.schemas.common import ms_to_datetime
 from forewarn.services.devices import get_device
+from forewarn.settings import Settings
 from forewarn.telemetry.query import device_metrics, latest_ts, read_aligned
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,14 +53,6 @@ class TrainSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ForestDefaults:
-    """Isolation Forest settings used when a request leaves them out."""
-
-    contamination: float | str
-    n_estimators: int
-
-
 def choose_algorithm(requested: str | None, *, forest_options_given: bool) -> str:
     """The requested algorithm; else isolation_forest for the replaced platform's
     forest options (contamination, n_estimators); else the product's default."""
@@ -68,16 +61,16 @@ def choose_algorithm(requested: str | None, *, forest_options_given: bool) -> st
     return "isolation_forest" if forest_options_given else DEFAULT_ALGORITHM
 
 
-def with_forest_defaults(spec: TrainSpec, defaults: ForestDefaults) -> TrainSpec:
+def with_forest_defaults(spec: TrainSpec, defaults: Settings) -> TrainSpec:
     """Fill contamination / n_estimators from settings where the algorithm takes them and
     the request gave them neither as a field nor in `params`."""
     accepted = accepted_params(algorithm(spec.algorithm)) - set(spec.params)
     contamination = spec.contamination
     if contamination is None and "contamination" in accepted:
-        contamination = defaults.contamination
+        contamination = defaults.default_contamination
     n_estimators = spec.n_estimators
     if n_estimators is None and "n_estimators" in accepted:
-        n_estimators = defaults.n_estimators
+        n_estimators = defaults.default_n_estimators
     return replace(spec, contamination=contamination, n_estimators=n_estimators)
 
 

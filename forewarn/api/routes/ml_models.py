@@ -40,7 +40,7 @@ def train(body: TrainRequest, session: SessionDep, runtime: RuntimeDep) -> Model
         n_estimators=body.n_estimators,
         params=body.params,
     )
-    spec = with_forest_defaults(spec, runtime.settings.forest_defaults)
+    spec = with_forest_defaults(spec, runtime.settings)
     model = train_model(session, runtime.registry, runtime.artifact_key, spec)
     return ModelPublic.model_validate(model)
 
