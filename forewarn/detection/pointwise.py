@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 
@@ -16,6 +16,26 @@ from forewarn.detection.base import (
     Scored,
 )
 from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
+
+
+class ForestOptions(Protocol):
+    """A detector that carries the Isolation Forest's constructor parameters."""
+
+    n_estimators: int
+    contamination: float | Literal["auto"]
+    max_samples: int | Literal["auto"]
+    seed: int
+
+
+def forest_template(options: ForestOptions) -> IsolationForestDetector:
+    """An unfitted Isolation Forest with the detector's parameters."""
+    return IsolationForestDetector(
+        n_estimators=options.n_estimators,
+        contamination=options.contamination,
+        max_samples=options.max_samples,
+        seed=options.seed,
+    )
+
 
 # Median absolute deviation to standard deviation for normal data.
 MAD_TO_SIGMA = 1.4826
@@ -75,11 +95,11 @@ class PointwiseForest:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        return {**self._forest_template().params(), "metrics": list(self.metrics)}
+        return {**forest_template(self).params(), "metrics": list(self.metrics)}
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
         """Learn the forest and a robust per-metric baseline for explanations."""
-        self.forest_ = self._forest_template().fit(values)
+        self.forest_ = forest_template(self).fit(values)
         self.threshold_ = self.forest_.threshold_
         self.median_, self.scale_ = robust_baseline(np.asarray(values, dtype=np.float64))
         return self
@@ -106,14 +126,6 @@ class PointwiseForest:
         detector.median_ = np.asarray(arrays["median"], dtype=np.float64)
         detector.scale_ = np.asarray(arrays["scale"], dtype=np.float64)
         return detector
-
-    def _forest_template(self) -> IsolationForestDetector:
-        return IsolationForestDetector(
-            n_estimators=self.n_estimators,
-            contamination=self.contamination,
-            max_samples=self.max_samples,
-            seed=self.seed,
-        )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "forest_"):

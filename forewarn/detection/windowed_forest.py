@@ -18,6 +18,7 @@ from forewarn.detection.features import (
     training_rows,
 )
 from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
+from forewarn.detection.pointwise import forest_template
 from forewarn.detection.robust import FeatureBaseline, feature_arrays, load_feature_arrays
 
 _PARAMS = ("n_estimators", "max_samples", "contamination", "seed", "metrics")
@@ -72,7 +73,7 @@ class WindowedForest:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        return {**self._forest_template().params(), "metrics": list(self.metrics)}
+        return {**forest_template(self).params(), "metrics": list(self.metrics)}
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
         """Learn the feature layout, the forest on feature rows and a baseline to explain."""
@@ -82,7 +83,7 @@ class WindowedForest:
         rows = training_rows(
             self.layout_, batch_features(self.layout_, ts_ms, values, self.floors_)
         )
-        self.forest_ = self._forest_template().fit(rows)
+        self.forest_ = forest_template(self).fit(rows)
         self.baseline_ = FeatureBaseline.learn(rows[:, scored_columns(self.layout_, self.metrics)])
         self.threshold_ = self.forest_.threshold_
         return self
@@ -113,14 +114,6 @@ class WindowedForest:
         detector.layout_, detector.floors_, detector.baseline_ = load_feature_arrays(arrays)
         detector.threshold_ = detector.forest_.threshold_
         return detector
-
-    def _forest_template(self) -> IsolationForestDetector:
-        return IsolationForestDetector(
-            n_estimators=self.n_estimators,
-            contamination=self.contamination,
-            max_samples=self.max_samples,
-            seed=self.seed,
-        )
 
     def _fitted(self) -> FeatureLayout:
         if not hasattr(self, "layout_"):
