@@ -20,14 +20,15 @@ from sqlalchemy import text
 from forewarn.api.app import create_app
 from forewarn.db.engine import make_engine
 from forewarn.db.migrate import upgrade
-from forewarn.db.models import User
+from forewarn.db.models import Base, User
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token
 from forewarn.settings import Settings
 
 REQUIRE_SERVICES = os.environ.get("FOREWARN_TEST_REQUIRE_SERVICES") == "1"
-TABLES = "anomaly_detections, ml_models, telemetry, devices, users"
+# Every table, children first: emptied before each PostgreSQL test.
+TABLES = ", ".join(table.name for table in reversed(Base.metadata.sorted_tables))
 PASSWORD = "correct-horse-battery"
 
 Headers = dict[str, str]
