@@ -9,11 +9,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forewarn.db.engine import make_engine, make_session_factory
 from forewarn.db.migrate import upgrade
+from forewarn.jobs import Scheduler
 from forewarn.ml.artifacts import artifact_key
 from forewarn.ml.registry import ModelRegistry
 from forewarn.ml.scoring import Scorer
 from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
+from forewarn.observability.metrics import Metrics
 from forewarn.security.ratelimit import (
     CounterStore,
     MemoryCounterStore,
@@ -45,13 +47,17 @@ class Runtime:
     registry: ModelRegistry
     usage: UsageTracker
     scorer: Scorer
+    metrics: Metrics
+    jobs: Scheduler
 
     def start(self) -> None:
-        """Start background work (usage flushing)."""
+        """Start background work (usage flushing, scheduled jobs)."""
         self.usage.start()
+        self.jobs.start()
 
     def close(self) -> None:
-        """Flush what is pending and release connections."""
+        """Stop jobs, flush what is pending and release connections."""
+        self.jobs.stop()
         self.usage.stop()
         self.engine.dispose()
 
@@ -92,4 +98,6 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         registry=registry,
         usage=usage,
         scorer=Scorer(registry, StreamStore(settings.max_streams), usage),
+        metrics=Metrics(),
+        jobs=Scheduler(),
     )

@@ -1,0 +1,1 @@
+"""Operational signals: Prometheus metrics of one Forewarn process."""
