@@ -96,13 +96,12 @@ def read_series(
     return ts, values
 
 
+_AFTER_EVERYTHING_MS = 2**63 - 1  # BIGINT's largest value
+
+
 def latest_ts(session: Session, device_id: uuid.UUID, metric_name: str) -> int | None:
     """Time of the newest reading of a series, if any."""
-    query = select(func.max(Telemetry.ts)).where(
-        Telemetry.device_id == device_id, Telemetry.metric_name == metric_name
-    )
-    value = session.scalar(query)
-    return int(value) if value is not None else None
+    return latest_before(session, device_id, metric_name, _AFTER_EVERYTHING_MS)
 
 
 def read_aligned(
@@ -136,10 +135,17 @@ def latest_before(
     session: Session, device_id: uuid.UUID, metric_name: str, before_ms: int
 ) -> int | None:
     """Time of the newest reading of a series strictly before `before_ms`, if any."""
-    query = select(func.max(Telemetry.ts)).where(
-        Telemetry.device_id == device_id,
-        Telemetry.metric_name == metric_name,
-        Telemetry.ts < before_ms,
+    # ORDER BY ... LIMIT 1 reads one index entry; max() may aggregate the whole series when
+    # the planner's statistics are stale (seen on PostgreSQL: 1.5 ms at 5,000 rows, growing).
+    query = (
+        select(Telemetry.ts)
+        .where(
+            Telemetry.device_id == device_id,
+            Telemetry.metric_name == metric_name,
+            Telemetry.ts < before_ms,
+        )
+        .order_by(Telemetry.ts.desc())
+        .limit(1)
     )
     value = session.scalar(query)
     return int(value) if value is not None else None
