@@ -16,6 +16,7 @@ from forewarn.ml.scoring import Scorer
 from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
 from forewarn.observability.metrics import Metrics
+from forewarn.security.principals import PrincipalCache
 from forewarn.security.ratelimit import (
     CounterStore,
     MemoryCounterStore,
@@ -48,6 +49,7 @@ class Runtime:
     usage: UsageTracker
     scorer: Scorer
     metrics: Metrics
+    principals: PrincipalCache
     jobs: Scheduler
 
     def start(self) -> None:
@@ -99,5 +101,6 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         usage=usage,
         scorer=Scorer(registry, StreamStore(settings.max_streams), usage),
         metrics=Metrics(),
+        principals=PrincipalCache(sessions, settings.auth_cache_ttl_s),
         jobs=Scheduler(),
     )

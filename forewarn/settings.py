@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     access_token_expire_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    # How long a user's role/activity may be served from memory (0: read it every request).
+    auth_cache_ttl_s: Annotated[float, Field(ge=0, le=300)] = 5.0
     rate_limit_user_per_minute: Annotated[int, Field(ge=1)] = 1200
     rate_limit_ip_per_minute: Annotated[int, Field(ge=1)] = 2400
     rate_limit_login_per_minute: Annotated[int, Field(ge=1)] = 10

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from forewarn.db.models import User
 from forewarn.runtime import Runtime
+from forewarn.security.principals import Principal
 from forewarn.security.ratelimit import RateLimiter
 from forewarn.security.roles import Role
 from forewarn.security.tokens import TokenError, verify_token
@@ -34,10 +34,18 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
     """One session per request, closed (and rolled back if unfinished) afterwards."""
-    with runtime.sessions() as session:
+    # Opening a session does no I/O, and closing one after a commit does none either, so
+    # both stay on the event loop; only a rollback of unfinished work needs a thread.
+    session = runtime.sessions()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -69,39 +77,44 @@ async def limit_ip(request: Request, runtime: RuntimeDep) -> None:
         enforce(limiter, client_address(request))
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
     )
 
 
-def current_user(
+async def current_user(
     runtime: RuntimeDep,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    """The user behind the bearer token (401 if missing, expired or tampered)."""
+) -> Principal:
+    """The user behind the bearer token (401 if missing, expired, tampered or disabled)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthorized("not authenticated: send Authorization: Bearer <token>")
+        raise unauthorized("not authenticated: send Authorization: Bearer <token>")
     try:
         claims = verify_token(runtime.secret, credentials.credentials)
     except TokenError as err:
-        raise _unauthorized(str(err)) from err
-    enforce(runtime.limits.user, str(claims.user_id))
-    user = session.get(User, claims.user_id)
-    if user is None or not user.is_active:
-        raise _unauthorized("user is unknown or disabled")
-    return user
+        raise unauthorized(str(err)) from err
+    limiter = runtime.limits.user
+    if limiter.blocking:
+        await run_in_threadpool(enforce, limiter, str(claims.user_id))
+    else:
+        enforce(limiter, str(claims.user_id))
+    found, principal = runtime.principals.cached(claims.user_id)
+    if not found:
+        principal = await run_in_threadpool(runtime.principals.load, claims.user_id)
+    if principal is None or not principal.is_active:
+        raise unauthorized("user is unknown or disabled")
+    return principal
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 def require_role(role: Role) -> Any:
     """A route dependency that lets through users whose role is at least `role`."""
 
-    async def check(user: CurrentUser) -> User:
-        if not Role(user.role).allows(role):
+    async def check(user: CurrentUser) -> Principal:
+        if not user.role.allows(role):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, detail=f"this action needs the {role.value} role"
             )

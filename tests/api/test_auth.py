@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from forewarn.runtime import Runtime
 from forewarn.schemas.auth import UserUpdate
+from forewarn.security.principals import PrincipalCache
 from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token, verify_token
 from forewarn.services.users import delete_user, update_user
@@ -180,12 +181,45 @@ def test_token_signed_with_another_secret_is_401(client: TestClient, runtime: Ru
     _assert_unauthorized(client.get(ME, headers=_bearer(token)), "invalid token")
 
 
+class _Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(runtime: Runtime) -> _Clock:
+    """Give the runtime a user cache on a hand-moved clock."""
+    clock = _Clock()
+    ttl = runtime.settings.auth_cache_ttl_s
+    runtime.principals = PrincipalCache(runtime.sessions, ttl, clock=clock)
+    return clock
+
+
 def test_token_of_a_deleted_user_is_401(client: TestClient, runtime: Runtime) -> None:
+    admin = seed_user(runtime, Role.ADMIN)
     user_id = seed_user(runtime).id
     token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5))
     assert client.get(ME, headers=_bearer(token)).status_code == 200
-    with runtime.sessions() as session:
+    response = client.delete(f"{API}/users/{user_id}", headers=admin.headers)
+    assert response.status_code == 204, response.text
+    _assert_unauthorized(client.get(ME, headers=_bearer(token)))
+
+
+def test_a_user_deleted_by_another_process_is_refused_within_the_cache_ttl(
+    client: TestClient, runtime: Runtime, clock: _Clock
+) -> None:
+    user_id = seed_user(runtime).id
+    token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5))
+    assert client.get(ME, headers=_bearer(token)).status_code == 200
+    with runtime.sessions() as session:  # as the CLI or another API process would
         delete_user(session, user_id)
+    # Within the TTL the cached answer may still admit the token, but never past it.
+    clock.now += runtime.settings.auth_cache_ttl_s + 0.001
     _assert_unauthorized(client.get(ME, headers=_bearer(token)))
 
 
@@ -195,6 +229,33 @@ def test_token_of_a_user_who_never_existed_is_401(client: TestClient, runtime: R
 
 
 def test_disabling_a_user_revokes_its_token_at_once(client: TestClient, runtime: Runtime) -> None:
+    admin = seed_user(runtime, Role.ADMIN)
+    user_id = seed_user(runtime).id
+    token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5))
+    assert client.get(ME, headers=_bearer(token)).status_code == 200
+    response = client.patch(
+        f"{API}/users/{user_id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert response.status_code == 200, response.text
+    _assert_unauthorized(client.get(ME, headers=_bearer(token)))
+
+
+def test_a_user_disabled_by_another_process_is_refused_after_the_cache_ttl(
+    client: TestClient, runtime: Runtime, clock: _Clock
+) -> None:
+    user_id = seed_user(runtime).id
+    token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5))
+    assert client.get(ME, headers=_bearer(token)).status_code == 200
+    with runtime.sessions() as session:
+        update_user(session, user_id, UserUpdate(is_active=False))
+    clock.now += runtime.settings.auth_cache_ttl_s / 2
+    assert client.get(ME, headers=_bearer(token)).status_code == 200  # cached, as documented
+    clock.now += runtime.settings.auth_cache_ttl_s
+    _assert_unauthorized(client.get(ME, headers=_bearer(token)))
+
+
+def test_a_zero_ttl_reads_the_user_on_every_request(client: TestClient, runtime: Runtime) -> None:
+    runtime.principals = PrincipalCache(runtime.sessions, 0.0)
     user_id = seed_user(runtime).id
     token = issue_token(runtime.secret, user_id, Role.VIEWER, timedelta(minutes=5))
     assert client.get(ME, headers=_bearer(token)).status_code == 200

@@ -13,11 +13,13 @@ from forewarn.api.deps import (
     SessionDep,
     client_address,
     enforce,
+    unauthorized,
 )
+from forewarn.errors import NotFoundError
 from forewarn.schemas.auth import LoginRequest, TokenResponse, UserPublic
 from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token
-from forewarn.services.users import authenticate
+from forewarn.services.users import authenticate, get_user
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -45,6 +47,9 @@ def login(
 
 
 @router.get("/me", response_model=UserPublic, summary="Who am I", responses=PROTECTED_RESPONSES)
-def me(user: CurrentUser) -> UserPublic:
+def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     """The user the token belongs to."""
-    return UserPublic.model_validate(user)
+    try:
+        return UserPublic.model_validate(get_user(session, user.id))
+    except NotFoundError as err:  # deleted after its entry was cached
+        raise unauthorized("user is unknown or disabled") from err

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from forewarn.api.deps import Admin, SessionDep
+from forewarn.api.deps import Admin, RuntimeDep, SessionDep
 from forewarn.schemas.auth import UserCreate, UserPublic, UserUpdate
 from forewarn.schemas.common import Page
 from forewarn.services import users
@@ -41,12 +41,17 @@ def get_user(user_id: uuid.UUID, session: SessionDep) -> UserPublic:
 
 
 @router.patch("/{user_id}", response_model=UserPublic, summary="Update a user")
-def update_user(user_id: uuid.UUID, body: UserUpdate, session: SessionDep) -> UserPublic:
-    """Change role, activity or password."""
-    return UserPublic.model_validate(users.update_user(session, user_id, body))
+def update_user(
+    user_id: uuid.UUID, body: UserUpdate, session: SessionDep, runtime: RuntimeDep
+) -> UserPublic:
+    """Change role, activity or password (applies to the user's next request)."""
+    updated = users.update_user(session, user_id, body)
+    runtime.principals.forget(user_id)
+    return UserPublic.model_validate(updated)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a user")
-def delete_user(user_id: uuid.UUID, session: SessionDep) -> None:
-    """Remove a user."""
+def delete_user(user_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> None:
+    """Remove a user (their tokens stop working at once)."""
     users.delete_user(session, user_id)
+    runtime.principals.forget(user_id)
