@@ -17,6 +17,7 @@ from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
 from forewarn.observability.metrics import Metrics
 from forewarn.security.principals import PrincipalCache
+from forewarn.security.tokens import TokenVerifier
 from forewarn.security.ratelimit import (
     CounterStore,
     MemoryCounterStore,
@@ -50,6 +51,7 @@ class Runtime:
     scorer: Scorer
     metrics: Metrics
     principals: PrincipalCache
+    tokens: TokenVerifier
     jobs: Scheduler
 
     def start(self) -> None:
@@ -102,5 +104,6 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         scorer=Scorer(registry, StreamStore(settings.max_streams), usage),
         metrics=Metrics(),
         principals=PrincipalCache(sessions, settings.auth_cache_ttl_s),
+        tokens=TokenVerifier(secret),
         jobs=Scheduler(),
     )

@@ -14,7 +14,7 @@ from forewarn.runtime import Runtime
 from forewarn.security.principals import Principal
 from forewarn.security.ratelimit import RateLimiter
 from forewarn.security.roles import Role
-from forewarn.security.tokens import TokenError, verify_token
+from forewarn.security.tokens import TokenError
 
 PROTECTED_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Token missing, expired or invalid"},
@@ -91,7 +91,7 @@ async def current_user(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("not authenticated: send Authorization: Bearer <token>")
     try:
-        claims = verify_token(runtime.secret, credentials.credentials)
+        claims = runtime.tokens.verify(credentials.credentials)
     except TokenError as err:
         raise unauthorized(str(err)) from err
     limiter = runtime.limits.user

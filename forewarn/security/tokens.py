@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -62,3 +65,36 @@ def verify_token(secret: str, token: str) -> TokenClaims:
         raise TokenError("token expired") from err
     except (jwt.InvalidTokenError, ValueError, KeyError) as err:
         raise TokenError("invalid token") from err
+
+
+class TokenVerifier:
+    """verify_token with a memory of tokens already verified (until they expire).
+
+    A client sends the same token with every request; checking its HMAC and parsing its
+    claims each time is pure repetition. A remembered token is still refused once expired.
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        max_tokens: int = 4096,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._secret = secret
+        self._max = max_tokens
+        self._clock = clock
+        self._known: OrderedDict[str, TokenClaims] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> TokenClaims:
+        """The token's claims; TokenError when invalid or expired."""
+        claims = self._known.get(token)
+        if claims is None:
+            claims = verify_token(self._secret, token)
+            with self._lock:
+                self._known[token] = claims
+                if len(self._known) > self._max:
+                    self._known.popitem(last=False)
+        if claims.expires_at <= self._clock():
+            raise TokenError("token expired")
+        return claims

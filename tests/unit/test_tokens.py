@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from forewarn.security.roles import Role
-from forewarn.security.tokens import TokenError, issue_token, verify_token
+from forewarn.security.tokens import TokenError, TokenVerifier, issue_token, verify_token
 
 SECRET = secrets.token_urlsafe(64)
 TTL = timedelta(minutes=10)
@@ -139,3 +139,24 @@ def test_well_formed_hand_made_token_verifies() -> None:
     user_id = uuid.uuid4()
     token = jwt.encode(_claims(sub=str(user_id)), SECRET, algorithm="HS256")
     assert verify_token(SECRET, token).user_id == user_id
+
+
+def test_the_verifier_remembers_valid_tokens_but_still_refuses_them_once_expired() -> None:
+    secret = "s" * 40
+    now = [datetime.now(UTC)]
+    verifier = TokenVerifier(secret, max_tokens=2, clock=lambda: now[0])
+    user = uuid.uuid4()
+    token = issue_token(secret, user, Role.VIEWER, timedelta(minutes=5), now=now[0])
+    assert verifier.verify(token).user_id == user
+    assert verifier.verify(token).user_id == user  # from memory
+    now[0] += timedelta(minutes=5, seconds=1)
+    with pytest.raises(TokenError, match="expired"):
+        verifier.verify(token)
+
+
+def test_the_verifier_refuses_what_verify_token_refuses() -> None:
+    verifier = TokenVerifier("s" * 40)
+    foreign = issue_token("t" * 40, uuid.uuid4(), Role.ADMIN, timedelta(minutes=5))
+    for bad in (foreign, foreign[:-2] + "xx", "not-a-token"):
+        with pytest.raises(TokenError):
+            verifier.verify(bad)
