@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from forewarn.errors import InvalidInputError
 from forewarn.ml.registry import ActiveModel, ModelRegistry
 from forewarn.ml.scoring import Scorer, Value, Verdict
-from forewarn.telemetry.store import Row, write_rows
+from forewarn.ml.streams import Previous
+from forewarn.telemetry.store import Row, upsert_with_previous, write_rows
 
 Loc = tuple[str | int, ...]
 
@@ -68,11 +70,20 @@ def predict(
     """All or nothing: every reading is stored and scored in one transaction."""
     models = [registry.active(session, s.device_id, s.metric_name) for s in batch]
     prepared = [_prepare(s, m) for s, m in zip(batch, models, strict=True)]
-    # Times are distinct within each series (checked), so the rows need no de-duplication.
-    write_rows(session.connection(), [row for p in prepared for row in p.rows], unique=True)
-    results = [_score(session, scorer, p) for p in prepared]
+    previous = _store(session.connection(), prepared)
+    results = [_score(session, scorer, p, previous) for p in prepared]
     session.commit()
     return results
+
+
+def _store(connection: Connection, prepared: list[_Prepared]) -> Previous | None:
+    """Write the readings; a single reading on PostgreSQL also learns its predecessor."""
+    rows = [row for p in prepared for row in p.rows]
+    if len(rows) == 1 and connection.dialect.name == "postgresql":
+        return Previous(upsert_with_previous(connection, rows[0]))
+    # Times are distinct within each series (checked), so the rows need no de-duplication.
+    write_rows(connection, rows, unique=True)
+    return None
 
 
 @dataclass(frozen=True)
@@ -129,8 +140,10 @@ def _vector(model: ActiveModel, reading: ReadingIn) -> list[float]:
     return [float(reading.value[m]) for m in model.metrics]
 
 
-def _score(session: Session, scorer: Scorer, prepared: _Prepared) -> SeriesOut:
-    in_time_order = scorer.score_series(session, prepared.model, prepared.inputs)
+def _score(
+    session: Session, scorer: Scorer, prepared: _Prepared, previous: Previous | None
+) -> SeriesOut:
+    in_time_order = scorer.score_series(session, prepared.model, prepared.inputs, previous)
     verdicts: list[Verdict] = [in_time_order[0]] * len(in_time_order)
     for position, verdict in zip(prepared.order, in_time_order, strict=True):
         verdicts[position] = verdict

@@ -16,7 +16,7 @@ from forewarn.db.models import AnomalyDetection
 from forewarn.db.types import utcnow
 from forewarn.detection.base import BatchStream, Stream, decide
 from forewarn.ml.registry import ActiveModel, ModelRegistry
-from forewarn.ml.streams import StreamStore
+from forewarn.ml.streams import Previous, StreamStore
 from forewarn.ml.usage import UsageTracker
 
 Value = float | list[float]
@@ -52,18 +52,20 @@ class Scorer:
         session: Session,
         model: ActiveModel,
         readings: Sequence[tuple[int, Value]],
+        previous: Previous | None = None,
     ) -> list[Verdict]:
         """Score readings of one model's series, sorted by time, already stored in `session`.
 
         Anomalies are added to the session; the caller commits, once, for the whole request.
         The model's usage counts them when that commit happens (not if it rolls back).
+        `previous` is the stored reading before the first one, when the caller read it.
         """
         if not readings:
             return []
         detector = self._registry.detector(model)
         # One request at a time moves a model's stream; a failure leaves no half-moved stream.
         with self._streams.lock(model.id):
-            stream = self._streams.stream_for(session, model, detector, readings[0][0])
+            stream = self._streams.stream_for(session, model, detector, readings[0][0], previous)
             try:
                 verdicts = _verdicts(stream, readings, model.threshold)
             except BaseException:

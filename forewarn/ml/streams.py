@@ -23,6 +23,13 @@ from forewarn.telemetry.query import latest_before, read_aligned
 REPLAY_LIMIT_ROWS = 100_000  # beyond this, prime on the recent past instead of replaying
 
 
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The time of the stored reading just before the first one being scored (None: none)."""
+
+    ts: int | None
+
+
 @dataclass
 class _Entry:
     stream: Stream
@@ -44,10 +51,18 @@ class StreamStore:
             return self._model_locks.setdefault(model_id, threading.Lock())
 
     def stream_for(
-        self, session: Session, model: ActiveModel, detector: Detector, ts_ms: int
+        self,
+        session: Session,
+        model: ActiveModel,
+        detector: Detector,
+        ts_ms: int,
+        known: Previous | None = None,
     ) -> Stream:
-        """The model's stream, positioned right before a reading at `ts_ms`."""
-        previous = _previous_ts(session, model, ts_ms)
+        """The model's stream, positioned right before a reading at `ts_ms`.
+
+        `known` is the stored reading before `ts_ms` when the caller already read it.
+        """
+        previous = known.ts if known is not None else _previous_ts(session, model, ts_ms)
         with self._lock:
             entry = self._entries.get(model.id)
             if entry is not None and entry.last_ts == previous:

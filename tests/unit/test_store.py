@@ -13,7 +13,7 @@ from forewarn.db.models import Telemetry
 from forewarn.runtime import Runtime
 from forewarn.schemas.devices import DeviceCreate
 from forewarn.services.devices import create_device
-from forewarn.telemetry.store import Row, dedupe, write_rows
+from forewarn.telemetry.store import Row, dedupe, upsert_with_previous, write_rows
 
 T0 = 1_730_000_000_000
 DEVICE_A = uuid.UUID("00000000-0000-4000-8000-00000000000a")
@@ -185,3 +185,23 @@ def test_postgres_copies_large_batches_and_inserts_small_ones(
     inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO TELEMETRY")]
     assert bool(inserts) is via_insert
     assert stored(runtime) == as_dict(rows)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_upsert_with_previous_returns_the_reading_before_it(
+    runtime: Runtime, device_id: uuid.UUID
+) -> None:
+    other = Row(device_id, "humidity", T0 + 5000, 50.0)  # another series: never "previous"
+    with runtime.engine.begin() as conn:
+        write_rows(conn, [Row(device_id, "temperature", T0, 1.0), other])
+        assert upsert_with_previous(conn, Row(device_id, "temperature", T0 - 1000, 0.5)) is None
+        assert upsert_with_previous(conn, Row(device_id, "temperature", T0 + 9000, 2.0)) == T0
+        assert upsert_with_previous(conn, Row(device_id, "temperature", T0 + 4000, 3.0)) == T0
+        # Re-sending a reading overwrites it and still answers with the one before it.
+        assert upsert_with_previous(conn, Row(device_id, "temperature", T0 + 9000, 4.0)) == (
+            T0 + 4000
+        )
+    rows = stored(runtime)
+    assert rows[(device_id, "temperature", T0 + 9000)] == 4.0
+    assert rows[(device_id, "temperature", T0 - 1000)] == 0.5
+    assert len(rows) == 5
