@@ -54,12 +54,14 @@ def _response(out: SeriesOut, verdict: Verdict) -> PredictResponse:
 @router.post(
     "/predict", response_model=PredictResponse, responses=_NO_MODEL, summary="Score one reading"
 )
-def predict_one(body: PredictRequest, session: SessionDep, runtime: RuntimeDep) -> PredictResponse:
+def predict_one(body: PredictRequest, session: SessionDep, runtime: RuntimeDep) -> Response:
     """Store the reading, score it with the series' active model and recent history."""
     series = SeriesIn(body.device_id, series_key(body.metric_name),
                       [_reading(body, now_ms(), ("body",))])  # fmt: skip
     (out,) = predict(session, runtime.registry, runtime.scorer, [series])
-    return _response(out, out.verdicts[0])
+    # Serialised here, once: the response model would validate the model it was given again.
+    body_json = _response(out, out.verdicts[0]).model_dump_json()
+    return Response(body_json, media_type="application/json")
 
 
 @router.post(
