@@ -17,13 +17,13 @@ from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
 from forewarn.observability.metrics import Metrics
 from forewarn.security.principals import PrincipalCache
-from forewarn.security.tokens import TokenVerifier
 from forewarn.security.ratelimit import (
     CounterStore,
     MemoryCounterStore,
     RateLimiter,
     RedisCounterStore,
 )
+from forewarn.security.tokens import TokenVerifier
 from forewarn.settings import Settings
 
 
