@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "forewarn"
 RULES = (
     (re.compile(r"^\s*print\("), "print() outside the CLI", ("cli",)),
     (
-        re.compile(r"HTTPException|from fastapi|import fastapi"),
+        re.compile(r"(?<!client\.)HTTPException|from fastapi|import fastapi"),  # http.client is fine
         "HTTP outside forewarn/api",
         ("api", "cli"),
     ),
