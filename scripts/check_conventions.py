@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "forewarn"
 RULES = (
     (re.compile(r"^\s*print\("), "print() outside the CLI", ("cli",)),
     (
-        re.compile(r"(?<!client\.)HTTPException|from fastapi|import fastapi"),  # http.client is fine
+        # The standard library's http.client.HTTPException is not a web-framework error.
+        re.compile(r"(?<!client\.)HTTPException|from fastapi|import fastapi"),
         "HTTP outside forewarn/api",
         ("api", "cli"),
     ),
