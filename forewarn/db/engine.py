@@ -13,13 +13,16 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 # A pooled PostgreSQL connection idle longer than this is checked before use.
 IDLE_PING_S = 2.0
+CONNECT_TIMEOUT_S = 10
 
 
 def make_engine(url: str, *, idle_ping_s: float = IDLE_PING_S) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_size=10, max_overflow=20)
+        # A server that silently drops packets must not hang a connect forever.
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
+        engine = create_engine(url, pool_size=10, max_overflow=20, connect_args=connect_args)
         _ping_when_idle(engine, idle_ping_s)
         return engine
     if parsed.database and parsed.database != ":memory:":
