@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
 from forewarn.ml.registry import ActiveModel, ModelRegistry
 from forewarn.ml.scoring import Scorer, Value
+from forewarn.ml.streams import Previous, combine_previous
+from forewarn.telemetry.query import latest_before_each
 from forewarn.telemetry.store import Row
 
 
@@ -21,19 +23,48 @@ def score_ingested(
     rows: Sequence[Row],
 ) -> tuple[int, int]:
     """Score stored-but-uncommitted rows; returns (readings scored, anomalies found)."""
-    models = registry.device_models(session, device_id)
-    if not models:
-        return 0, 0
-    by_metric: dict[str, dict[int, float]] = defaultdict(dict)
-    for row in rows:
-        by_metric[row.metric_name][row.ts] = row.value
+    return score_ingested_devices(session, registry, scorer, {device_id: rows})
+
+
+def score_ingested_devices(
+    session: Session,
+    registry: ModelRegistry,
+    scorer: Scorer,
+    by_device: Mapping[uuid.UUID, Sequence[Row]],
+) -> tuple[int, int]:
+    """score_ingested for many devices, with one query for where every stream must stand."""
+    work = [
+        (model, _model_readings(model, _by_metric(rows)))
+        for device_id, rows in by_device.items()
+        for model in registry.device_models(session, device_id)
+    ]
+    work = [(model, readings) for model, readings in work if readings]
     scored = flagged = 0
-    for model in models:
-        readings = _model_readings(model, by_metric)
-        verdicts = scorer.score_series(session, model, readings)
+    for (model, readings), previous in zip(work, _previous(session, work), strict=True):
+        verdicts = scorer.score_series(session, model, readings, previous)
         scored += len(verdicts)
         flagged += sum(v.is_anomaly for v in verdicts)
     return scored, flagged
+
+
+def _by_metric(rows: Sequence[Row]) -> dict[str, dict[int, float]]:
+    by_metric: dict[str, dict[int, float]] = defaultdict(dict)
+    for row in rows:
+        by_metric[row.metric_name][row.ts] = row.value
+    return by_metric
+
+
+def _previous(
+    session: Session, work: list[tuple[ActiveModel, list[tuple[int, Value]]]]
+) -> list[Previous]:
+    """The stored reading before each model's first one (device-level: every metric's)."""
+    wanted = [
+        (model.device_id, metric, readings[0][0])
+        for model, readings in work
+        for metric in model.metrics
+    ]
+    found = iter(latest_before_each(session, wanted))
+    return [Previous(combine_previous([next(found) for _ in model.metrics])) for model, _ in work]
 
 
 def _model_readings(

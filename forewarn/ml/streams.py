@@ -86,7 +86,13 @@ class StreamStore:
 
 def _previous_ts(session: Session, model: ActiveModel, ts_ms: int) -> int | None:
     # Device-level models read aligned rows; the least recent metric bounds them.
-    found = [latest_before(session, model.device_id, m, ts_ms) for m in model.metrics]
+    return combine_previous(
+        [latest_before(session, model.device_id, m, ts_ms) for m in model.metrics]
+    )
+
+
+def combine_previous(found: list[int | None]) -> int | None:
+    """A device-level stream's position: its least recent metric (None if one has none)."""
     return None if any(f is None for f in found) else min(f for f in found if f is not None)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, select
+from sqlalchemy import BigInteger, Integer, Select, String, Uuid, column, func, select, values
 from sqlalchemy.orm import Session
 
 from forewarn.db.models import Telemetry
@@ -97,6 +99,44 @@ def read_series(
 
 
 _AFTER_EVERYTHING_MS = 2**63 - 1  # BIGINT's largest value
+_SERIES_PER_QUERY = 1000
+
+
+def latest_before_each(
+    session: Session, wanted: Sequence[tuple[uuid.UUID, str, int]]
+) -> list[int | None]:
+    """latest_before for many (device, metric, before_ms) at once, in one query per 1,000.
+
+    A batch of ingested readings touches many series; one round trip for all of them
+    instead of one per series.
+    """
+    found: list[int | None] = []
+    for start in range(0, len(wanted), _SERIES_PER_QUERY):
+        chunk = wanted[start : start + _SERIES_PER_QUERY]
+        rows = session.execute(_latest_before_query(chunk)).all()
+        found.extend(None if ts is None else int(ts) for _, ts in sorted(rows))
+    return found
+
+
+def _latest_before_query(chunk: Sequence[tuple[uuid.UUID, str, int]]) -> Select[Any]:
+    columns = (column("n", Integer), column("device_id", Uuid), column("metric_name", String))
+    wanted = (
+        values(*columns, column("before_ms", BigInteger), name="wanted")
+        .data([(n, *item) for n, item in enumerate(chunk)])
+        .cte("wanted")
+    )
+    previous = (
+        select(Telemetry.ts)
+        .where(
+            Telemetry.device_id == wanted.c.device_id,
+            Telemetry.metric_name == wanted.c.metric_name,
+            Telemetry.ts < wanted.c.before_ms,
+        )
+        .order_by(Telemetry.ts.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(wanted.c.n, previous)
 
 
 def latest_ts(session: Session, device_id: uuid.UUID, metric_name: str) -> int | None:

@@ -13,6 +13,7 @@ from forewarn.db.models import Telemetry
 from forewarn.runtime import Runtime
 from forewarn.schemas.devices import DeviceCreate
 from forewarn.services.devices import create_device
+from forewarn.telemetry.query import latest_before, latest_before_each
 from forewarn.telemetry.store import Row, dedupe, upsert_with_previous, write_rows
 
 T0 = 1_730_000_000_000
@@ -205,3 +206,21 @@ def test_upsert_with_previous_returns_the_reading_before_it(
     assert rows[(device_id, "temperature", T0 + 9000)] == 4.0
     assert rows[(device_id, "temperature", T0 - 1000)] == 0.5
     assert len(rows) == 5
+
+
+def test_latest_before_each_answers_every_series_in_order(
+    runtime: Runtime, device_id: uuid.UUID
+) -> None:
+    with runtime.engine.begin() as conn:
+        write_rows(conn, _rows(device_id, 50) + _rows(device_id, 20, metric="humidity"))
+    wanted = [
+        (device_id, "temperature", T0 + 10_500),  # between readings 10 and 11
+        (device_id, "humidity", T0),  # nothing before the first
+        (device_id, "temperature", T0 + 10**9),  # after all: the last
+        (DEVICE_A, "temperature", T0 + 5_000),  # an unknown device
+        (device_id, "humidity", T0 + 19_000),  # exactly at a reading: strictly before
+    ]
+    with runtime.sessions() as session:
+        found = latest_before_each(session, wanted)
+        one_by_one = [latest_before(session, *item) for item in wanted]
+    assert found == one_by_one == [T0 + 10_000, None, T0 + 49_000, None, T0 + 18_000]
