@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 F64Array = npt.NDArray[np.float64]
 I64Array = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 Arrays = dict[str, np.ndarray[Any, Any]]
 
 
@@ -103,6 +104,32 @@ class BatchStream(Stream, Protocol):
     ) -> tuple[list[float], list[bool], dict[int, Explanation]]:
         """Like `update` then `decide` on each reading in turn: scores, decisions, and the
         explanation of each anomaly by its position."""
+        ...
+
+
+@dataclass(frozen=True)
+class BatchVerdicts:
+    """What `update`, `decide` and `explain` said of each reading of a batch, in order."""
+
+    scores: list[float]
+    flags: list[bool]
+    warming_up: list[bool]
+    explanations: dict[int, Explanation]  # of each flagged reading, by its position
+
+    def as_tuple(self) -> tuple[list[float], list[bool], dict[int, Explanation]]:
+        """The `BatchStream.update_batch` form (without the warm-up flags)."""
+        return self.scores, self.flags, self.explanations
+
+
+@runtime_checkable
+class VerdictBatchStream(BatchStream, Protocol):
+    """A batch stream that also says which readings it scored while warming up."""
+
+    def verdict_batch(
+        self, ts_ms: Sequence[int], values: Sequence[float | Sequence[float]], threshold: float
+    ) -> BatchVerdicts:
+        """Like `update_batch`, with each reading's `Scored.warming_up` too; a reading is
+        a number, or one number per metric."""
         ...
 
 

@@ -9,10 +9,16 @@ the stream is warming up are never reported and do not change the gate.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from forewarn.detection.base import BoolArray, F64Array, I64Array
 
 RELEASE_SHARE = 0.5  # the gate re-arms below this share of the threshold ...
 QUIET_ROWS = 12  # ... held for this many readings (an hour at 5-minute sampling)
+LOOP_ROWS = 32  # fewer scores than this are decided one by one: cheaper than numpy's set-up
 
 
 @dataclass
@@ -55,6 +61,42 @@ class EventGate:
         self.calm_rows = self.calm_rows + 1 if score < self.release else 0
         self.armed = self.calm_rows >= self.quiet_rows
         return False
+
+    def decide_many(self, scores: F64Array) -> BoolArray:
+        """`decide` on each score in turn (none warming up): which ones it reports.
+
+        Between events the gate only waits, so it jumps from one to the next: the next
+        score above the threshold while armed, the end of the next run of `quiet_rows`
+        calm scores while not. That needs a score that crosses never to count as calm.
+        """
+        if self.release > self.threshold or len(scores) < LOOP_ROWS:
+            return np.array([self.decide(s) for s in scores.tolist()], dtype=bool)
+        flags = np.zeros(len(scores), dtype=bool)
+        crossings = np.flatnonzero(scores > self.threshold)
+        if self.armed and not len(crossings):
+            return flags  # the usual case for the higher levels: nothing to report, no change
+        runs = calm_runs(scores < self.release, 0 if self.armed else self.calm_rows)
+        rearms = np.flatnonzero(runs >= self.quiet_rows)
+        at = 0
+        while True:
+            events = crossings if self.armed else rearms
+            k = int(np.searchsorted(events, at))
+            if k == len(events):
+                break
+            at = int(events[k])
+            flags[at] = self.armed
+            self.armed, self.calm_rows = not self.armed, 0 if self.armed else int(runs[at])
+            at += 1
+        if not self.armed and len(scores):
+            self.calm_rows = int(runs[-1])
+        return flags
+
+
+def calm_runs(calm: BoolArray, carry: int) -> I64Array:
+    """Length of the run of calm scores ending at each one; the first run adds `carry`."""
+    index = np.arange(len(calm), dtype=np.int64)
+    last_break = np.maximum.accumulate(np.where(calm, -1, index))
+    return np.where(last_break < 0, index + 1 + carry, index - last_break)
 
 
 EXCURSION_LEVELS = 20  # gates on a geometric grid of tail decades ...
@@ -99,3 +141,27 @@ class ExcursionScore:
         if any(crossed) or score <= lowest.threshold:
             return score
         return REPEAT_SHARE * score
+
+    def update_many(self, scores: F64Array) -> F64Array:
+        """`update` on each score in turn, with each gate deciding on all of them at once."""
+        if len(scores) < LOOP_ROWS or not self._nested():
+            return np.array([self.update(s) for s in scores.tolist()], dtype=np.float64)
+        crossed = np.zeros(len(scores), dtype=bool)
+        for gate in self.gates:
+            crossed |= gate.decide_many(scores)
+        keep = crossed | (scores <= self.gates[0].threshold)
+        return np.where(keep, scores, REPEAT_SHARE * scores)
+
+    def _nested(self) -> bool:
+        """Whether `update`'s shortcut skips only gates that would not change: when the
+        lowest gate is armed, all are. That holds, and stays true, while each gate's levels
+        lie above the one below it and a lower gate is never armed, or calmer, alone."""
+        if any(g.release > g.threshold for g in self.gates):
+            return False
+        for low, high in itertools.pairwise(self.gates):
+            levels = low.threshold <= high.threshold and low.release <= high.release
+            if not levels or low.quiet_rows != high.quiet_rows or (low.armed and not high.armed):
+                return False
+            if not (low.armed or high.armed) and low.calm_rows > high.calm_rows:
+                return False
+        return True

@@ -13,11 +13,13 @@ the gate, fires about once per excursion.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
+from forewarn.detection.batch import BatchScores, BatchScoring
 from forewarn.detection.decision import (
     EXCURSION_DECADES,
     EXCURSION_LEVELS,
@@ -26,16 +28,11 @@ from forewarn.detection.decision import (
 )
 from forewarn.detection.features import as_columns
 from forewarn.detection.isolation_forest import NotFittedError
+from forewarn.detection.known_range import Exit, KnownRange
 from forewarn.detection.likelihood import AnomalyLikelihood, LikelihoodStream, decades_score
 
-RANGE_SCORE = 1.0  # score of a reading outside the known range ...
+RANGE_SCORE = 1.0  # score of a reading outside the known range (see known_range) ...
 RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
-# A reading outside the range widens it when it lies close to it (slow wander: within this
-# share of the range's width) or when the reading before was outside too (a new level that
-# persists). A far, isolated spike does not: a sensor that keeps spiking is reported at every
-# spike, not once per retraining.
-RANGE_ACCEPT_SHARE = 0.25
-RANGE_ACCEPT_RUN = 2
 EXCURSION_ROWS = 48  # an excursion's later readings are damped until this many calm ones
 _PARAMS = (
     "members",
@@ -187,7 +184,7 @@ def excursion_score(quiet_rows: int) -> ExcursionScore | None:
     return ExcursionScore(tuple(decades_score(float(d)) for d in decades), quiet_rows)
 
 
-class EnsembleStream:
+class EnsembleStream(BatchScoring):
     """Member likelihoods, the range check and the event gate, one reading at a time."""
 
     def __init__(
@@ -198,14 +195,11 @@ class EnsembleStream:
         seen: int,
     ) -> None:
         """Start from primed member streams, the known range and the history length."""
-        self._metrics = detector.metrics
         self._members = members
-        self._low, self._high = known_range
-        self._tolerance = detector.range_tolerance
+        self._range = KnownRange(detector.metrics, *known_range, detector.range_tolerance)
         self._gate = EventGate(detector.threshold_)
         self._excursion = excursion_score(detector.excursion_rows)
-        self._exits: list[tuple[str, float, float, float]] = []
-        self._exit_runs = [0] * len(self._low)
+        self._exits: list[Exit] = []
         self._best = 0
         self._seen = seen
 
@@ -216,7 +210,7 @@ class EnsembleStream:
         self._best = int(np.argmax(scores)) if len(scores) > 1 else 0
         score = max(scores)
         values = [float(value)] if isinstance(value, float | int) else [float(v) for v in value]
-        exits = self._range_exits(values)
+        exits = self._range.check(values)
         self._seen += 1
         self._exits = exits if self._seen > RANGE_MIN_ROWS else []
         if self._exits:
@@ -227,27 +221,49 @@ class EnsembleStream:
             score = self._excursion.update(score)
         return Scored(score, warming_up, is_anomaly)
 
-    def _range_exits(self, values: list[float]) -> list[tuple[str, float, float, float]]:
-        """Metrics whose reading leaves the known range; the range widens to include a reading
-        near it, or one outside it for the RANGE_ACCEPT_RUN-th time in a row."""
-        exits = []
-        for j, (x, lo, hi) in enumerate(zip(values, self._low, self._high, strict=True)):
-            span = hi - lo
-            outside = x > hi + self._tolerance * span or x < lo - self._tolerance * span
-            self._exit_runs[j] = self._exit_runs[j] + 1 if outside else 0
-            if outside:
-                exits.append((self._metrics[j], x, lo, hi))
-            near = lo - RANGE_ACCEPT_SHARE * span <= x <= hi + RANGE_ACCEPT_SHARE * span
-            if near or self._exit_runs[j] >= RANGE_ACCEPT_RUN:
-                self._low[j], self._high[j] = min(lo, x), max(hi, x)
-        return exits
+    @property
+    def width(self) -> int:
+        """Values per reading."""
+        return self._range.width
+
+    def score_batch(self, ts_ms: I64Array, values: F64Array) -> BatchScores:
+        """As `update` on each reading in turn: members and range check batched, the gates
+        jumping from one event to the next."""
+        members = [member.score_batch(ts_ms, values) for member in self._members]
+        scores = np.stack([m.scores for m in members])
+        best = np.argmax(scores, axis=0)
+        score = scores.max(axis=0)
+        seen = self._seen + 1 + np.arange(len(ts_ms))
+        exits = {i: e for i, e in self._range.check_many(values).items() if e}
+        exits = {i: e for i, e in exits.items() if seen[i] > RANGE_MIN_ROWS}
+        score[list(exits)] = RANGE_SCORE
+        warming_up = members[0].warming_up
+        flags = np.zeros(len(score), dtype=bool)
+        flags[~warming_up] = self._gate.decide_many(score[~warming_up])
+        if self._excursion is not None:
+            score = self._excursion.update_many(score)
+        self._seen, self._best = int(seen[-1]), int(best[-1])
+        self._exits = exits.get(len(score) - 1, [])
+        explain = partial(_explain_at, members, best, exits)
+        return BatchScores(score, warming_up, explain, flags)
 
     def explain(self) -> Explanation:
         """The range exit, if any, then the most anomalous member's explanation."""
-        base = self._members[self._best].explain()
-        if not self._exits:
-            return base
-        metric, x, lo, hi = self._exits[0]
-        text = f"{metric} {x:.4g} is outside its known range {lo:.4g} to {hi:.4g}"
-        metrics = tuple(dict.fromkeys([m for m, *_ in self._exits] + list(base.metrics)))
-        return Explanation(f"{text}; {base.summary}", base.deviations, metrics)
+        return with_exits(self._members[self._best].explain(), self._exits)
+
+
+def with_exits(base: Explanation, exits: list[Exit]) -> Explanation:
+    """A member's explanation, after the range exits of the reading if it has any."""
+    if not exits:
+        return base
+    metric, x, lo, hi = exits[0]
+    text = f"{metric} {x:.4g} is outside its known range {lo:.4g} to {hi:.4g}"
+    metrics = tuple(dict.fromkeys([m for m, *_ in exits] + list(base.metrics)))
+    return Explanation(f"{text}; {base.summary}", base.deviations, metrics)
+
+
+def _explain_at(
+    members: list[BatchScores], best: I64Array, exits: dict[int, list[Exit]], i: int
+) -> Explanation:
+    """The explanation of reading i of a batch."""
+    return with_exits(members[int(best[i])].explain(i), exits.get(i, []))

@@ -2,7 +2,9 @@
 
 Pure Python on purpose: one reading needs a few dozen float operations, fewer than the
 overhead of as many numpy calls. The numbers equal `batch_features` up to floating-point
-rounding (tested); benchmarks/bench_streaming.py measures the cost.
+rounding (tested); benchmarks/bench_streaming.py measures the cost. `push_many` computes
+the same numbers for many readings at once with `feature_batch`, bit for bit, and leaves
+the same state.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from forewarn.detection.base import F64Array, I64Array
+from forewarn.detection.base import BoolArray, F64Array, I64Array
+from forewarn.detection.feature_batch import (
+    BatchWindow,
+    cycle_column,
+    gap_column,
+    range_column,
+    unchanged_column,
+    zscore_column,
+    zscore_sums,
+)
 from forewarn.detection.features import FeatureLayout, as_columns
 from forewarn.errors import InvalidInputError
 
@@ -82,8 +93,57 @@ class FeatureState:
         self._prev = x
         self._n = n + 1
 
+    def push_many(self, xs: F64Array) -> list[F64Array]:
+        """The feature columns of many readings, as `push` on each in turn would give."""
+        if self._n == 0:
+            self._ref = self._prev = float(xs[0])
+        full = np.concatenate((self._history(), xs))
+        w = BatchWindow(full, self._n, self._ref, self._prev, len(xs))
+        sums = {h: zscore_sums(w, h, *self._sums[h]) for h in self._sums}
+        unchanged, last_change = unchanged_column(w, self._last_change)
+        columns = [self._column(kind, h, w, sums, unchanged) for kind, h in self._plan]
+        self._learn_many(w, sums, last_change)
+        return columns
+
+    def _column(
+        self, kind: str, h: int, w: BatchWindow, sums: _Sums, unchanged: F64Array
+    ) -> F64Array:
+        if kind == "value":
+            return w.xs
+        if kind == "diff":
+            return w.xs - w.prevs
+        if kind == "zscore":
+            return zscore_column(w, h, sums[h], self._floor)
+        if kind == "range":
+            return range_column(w, h)
+        if kind == "unchanged":
+            return unchanged
+        return w.xs - w.back(h)  # lag
+
+    def _history(self) -> F64Array:
+        """The readings the ring still holds, oldest first."""
+        ring = np.array(self._ring, dtype=np.float64)
+        return ring[: self._n] if self._n < self._size else np.roll(ring, -(self._n % self._size))
+
+    def _learn_many(self, w: BatchWindow, sums: _Sums, last_change: int) -> None:
+        """The state `_learn` leaves after the batch."""
+        end = self._n + w.batch
+        kept = min(w.batch, self._size)  # older readings of the batch are overwritten anyway
+        for i, x in enumerate(w.xs[w.batch - kept :].tolist(), end - kept):
+            self._ring[i % self._size] = x
+        self._sums = {h: [float(s1[-1]), float(s2[-1])] for h, (s1, s2) in sums.items()}
+        for h, (high, low) in self._ranges.items():
+            if w.batch >= h:  # the window holds only batch readings: start it afresh
+                high.clear()
+                low.clear()
+            slid = min(w.batch, h)
+            for i, x in enumerate(w.xs[w.batch - slid :].tolist(), end - slid):
+                _slide(high, low, i, x, h)
+        self._last_change, self._prev, self._n = last_change, float(w.xs[-1]), end
+
 
 _Window = deque[tuple[int, float]]
+_Sums = dict[int, tuple[F64Array, F64Array]]
 
 
 def _slide(high: _Window, low: _Window, n: int, x: float, h: int) -> None:
@@ -100,6 +160,9 @@ def _slide(high: _Window, low: _Window, n: int, x: float, h: int) -> None:
         low.popleft()
 
 
+PRIME_BATCH_MIN = 16  # below this, numpy's set-up costs more than pushing one by one
+
+
 class FeatureStream:
     """Feature rows of a device's readings, one reading at a time, with warm-up tracking."""
 
@@ -111,6 +174,11 @@ class FeatureStream:
         self._warmup = layout.warmup_rows
         self._last_ts: int | None = None
         self.seen = 0
+
+    @property
+    def width(self) -> int:
+        """Values per reading."""
+        return len(self._states)
 
     @property
     def warming_up(self) -> bool:
@@ -130,6 +198,29 @@ class FeatureStream:
         self.seen += 1
         return row
 
+    def push_many(
+        self, ts_ms: I64Array, values: F64Array, *, context: bool = True
+    ) -> tuple[list[F64Array], BoolArray]:
+        """The feature columns of many finite readings (n, metrics), as `push` on each in
+        turn would give, and which readings were warming up. Without `context`, the
+        time-of-day and -week columns (context only, never scored) are NaN but in the last
+        reading, which the stream keeps."""
+        columns = [c for j, state in enumerate(self._states) for c in state.push_many(values[:, j])]
+        columns += [self._stamp_many(kind, period, ts_ms, context) for kind, period in self._stamp]
+        self._last_ts = int(ts_ms[-1])
+        seen = self.seen + 1 + np.arange(len(ts_ms))
+        self.seen += len(ts_ms)
+        return columns, seen <= self._warmup
+
+    def _stamp_many(self, kind: str, period: int, ts_ms: I64Array, context: bool) -> F64Array:
+        if kind == "gap":
+            return gap_column(ts_ms, self._last_ts, self._interval)
+        if context:
+            return cycle_column(ts_ms, period, kind)
+        column = np.full(len(ts_ms), np.nan)
+        column[-1] = self._stamp_feature(kind, period, int(ts_ms[-1]))
+        return column
+
     def _stamp_feature(self, kind: str, period: int, ts_ms: int) -> float:
         if kind == "gap":
             last = ts_ms if self._last_ts is None else self._last_ts
@@ -138,6 +229,15 @@ class FeatureStream:
         return math.sin(angle) if kind == "cycle_sin" else math.cos(angle)
 
     def prime(self, ts_ms: I64Array, values: F64Array) -> None:
-        """Learn a history without scoring it."""
-        for t, v in zip(np.asarray(ts_ms).tolist(), as_columns(values).tolist(), strict=True):
+        """Learn a history without scoring it (vectorised: the state `push` would leave)."""
+        stamps = np.asarray(ts_ms, dtype=np.int64)
+        if len(stamps) == 0:
+            return
+        columns = as_columns(values)
+        if len(stamps) >= PRIME_BATCH_MIN and columns.shape[1] == self.width:
+            if np.isfinite(columns).all():
+                self.push_many(stamps, columns, context=False)
+                return
+        # Short, malformed or non-finite histories: one by one, with push's checks and errors.
+        for t, v in zip(stamps.tolist(), columns.tolist(), strict=True):
             self.push(t, v)

@@ -17,7 +17,8 @@ from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 
-from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored, Stream
+from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
+from forewarn.detection.batch import BatchScorer, BatchScores, BatchScoring
 from forewarn.detection.features import FeatureLayout
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.robust import RobustZScore
@@ -37,7 +38,7 @@ class RawDetector(Protocol):
     layout_: FeatureLayout
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self: ...
-    def stream(self, ts_ms: I64Array, values: F64Array) -> Stream: ...
+    def stream(self, ts_ms: I64Array, values: F64Array) -> BatchScorer: ...
     def params(self) -> dict[str, Any]: ...
     def history_scores(self, ts_ms: I64Array, values: F64Array) -> F64Array: ...
     def to_arrays(self) -> Arrays: ...
@@ -56,6 +57,17 @@ def tail_decades(z: float) -> float:
         return -math.log10(0.5 * math.erfc(z / _SQRT2))
     log_q = -0.5 * z * z - math.log(z) - 0.5 * math.log(2 * math.pi) + math.log1p(-1 / (z * z))
     return -log_q / math.log(10)
+
+
+def tail_decades_many(z: F64Array) -> F64Array:
+    """`tail_decades` of each z, through the same C library calls."""
+    out = np.empty(len(z))
+    near = z < 8.0
+    q = np.fromiter(map(math.erfc, (z[near] / _SQRT2).tolist()), np.float64)
+    out[near] = -np.fromiter(map(math.log10, (0.5 * q).tolist()), np.float64)
+    far = np.flatnonzero(~near)
+    out[far] = [tail_decades(v) for v in z[far].tolist()]
+    return out
 
 
 def decades_score(decades: float) -> float:
@@ -185,10 +197,10 @@ class AnomalyLikelihood:
             raise NotFittedError("AnomalyLikelihood is warming up: call fit() first")
 
 
-class LikelihoodStream:
+class LikelihoodStream(BatchScoring):
     """A base stream whose raw scores are turned into an anomaly likelihood."""
 
-    def __init__(self, detector: AnomalyLikelihood, base: Stream, recent: list[float]) -> None:
+    def __init__(self, detector: AnomalyLikelihood, base: BatchScorer, recent: list[float]) -> None:
         """Start from the learned distributions and the history's last raw scores."""
         self._base = base
         self._short = detector.short_rows
@@ -210,6 +222,32 @@ class LikelihoodStream:
         z = self._averaged.push(self._sum / self._short)
         return Scored(decades_score(tail_decades(z)), warming_up=scored.warming_up)
 
+    @property
+    def width(self) -> int:
+        """Values per reading."""
+        return self._base.width
+
+    def score_batch(self, ts_ms: I64Array, values: F64Array) -> BatchScores:
+        """As `update` on each reading; only the moving mean and variance run in a loop."""
+        base = self._base.score_batch(ts_ms, values)
+        z = self._averaged.push_many(self._recent_sums(base.scores) / self._short)
+        self.raw = float(base.scores[-1])
+        decades = tail_decades_many(z)
+        return BatchScores(decades / (decades + D_HALF), base.warming_up, base.explain)
+
+    def _recent_sums(self, raw: F64Array) -> F64Array:
+        """The sum of the last `short_rows` raw scores after each reading, kept as `update`
+        keeps it (one subtraction and one addition per reading, in order)."""
+        n, m = self._n, len(raw)
+        ahead = min(m, self._short)
+        slots = (n + np.arange(m)) % self._short
+        recent = np.array(self._recent)
+        old = np.concatenate((recent[slots[:ahead]], raw[: m - ahead]))
+        sums = np.cumsum(np.concatenate(([self._sum], raw - old)))[1:]
+        recent[slots[m - ahead :]] = raw[m - ahead :]
+        self._recent, self._sum, self._n = recent.tolist(), float(sums[-1]), n + m
+        return sums
+
     def explain(self) -> Explanation:
         """The base's explanation of the last reading."""
         return self._base.explain()
@@ -230,3 +268,17 @@ class RunningGaussian:
         var = (1 - self._alpha) * (self._var + self._alpha * delta * delta)
         self._var = max(var, VAR_FLOOR)
         return z
+
+    def push_many(self, xs: F64Array) -> F64Array:
+        """`push` on each value in turn: a tight loop, as each step needs the last."""
+        mean, var, alpha = self._mean, self._var, self._alpha
+        keep, sqrt, out = 1 - alpha, math.sqrt, []
+        for x in xs.tolist():
+            delta = x - mean
+            out.append(delta / sqrt(var))
+            mean += alpha * delta
+            var = keep * (var + alpha * delta * delta)
+            if var < VAR_FLOOR:
+                var = VAR_FLOOR
+        self._mean, self._var = mean, var
+        return np.array(out, dtype=np.float64)

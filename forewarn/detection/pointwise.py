@@ -9,6 +9,7 @@ import numpy as np
 
 from forewarn.detection.base import (
     Arrays,
+    BatchVerdicts,
     Deviation,
     Explanation,
     F64Array,
@@ -151,7 +152,7 @@ class PointwiseStream:
         return Scored(self._forest.score_one(value))
 
     def update_batch(
-        self, ts_ms: Sequence[int], values: Sequence[float], threshold: float
+        self, ts_ms: Sequence[int], values: Sequence[float | Sequence[float]], threshold: float
     ) -> tuple[list[float], list[bool], dict[int, Explanation]]:
         """Score many readings at once: a point-wise model has no state to advance."""
         scores = self._forest.score_many(np.asarray(values, dtype=np.float64))
@@ -163,6 +164,13 @@ class PointwiseStream:
         if len(values):
             self._last = values[-1]
         return scores.tolist(), flags.tolist(), explanations
+
+    def verdict_batch(
+        self, ts_ms: Sequence[int], values: Sequence[float | Sequence[float]], threshold: float
+    ) -> BatchVerdicts:
+        """Like `update_batch`; a point-wise model never warms up."""
+        scores, flags, explanations = self.update_batch(ts_ms, values, threshold)
+        return BatchVerdicts(scores, flags, [False] * len(scores), explanations)
 
     def explain(self) -> Explanation:
         """Which metric lies farthest from its learned median, in robust sigmas."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
 from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
+from forewarn.detection.baseline import FeatureBaseline, feature_arrays, load_feature_arrays
+from forewarn.detection.batch import BatchScores, BatchScoring, by_row
 from forewarn.detection.feature_stream import FeatureStream
 from forewarn.detection.features import (
     FeatureLayout,
@@ -19,7 +22,6 @@ from forewarn.detection.features import (
 )
 from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
 from forewarn.detection.pointwise import forest_template
-from forewarn.detection.robust import FeatureBaseline, feature_arrays, load_feature_arrays
 
 _PARAMS = ("n_estimators", "max_samples", "contamination", "seed", "metrics")
 
@@ -121,7 +123,7 @@ class WindowedForest:
         return self.layout_
 
 
-class WindowedStream:
+class WindowedStream(BatchScoring):
     """Feature rows of each reading, scored by the forest."""
 
     def __init__(self, detector: WindowedForest, features: FeatureStream) -> None:
@@ -135,6 +137,20 @@ class WindowedStream:
         """Score a reading, then learn it."""
         self._row = self._features.push(ts_ms, value)
         return Scored(self._score_one(self._row), warming_up=self._features.warming_up)
+
+    @property
+    def width(self) -> int:
+        """Values per reading."""
+        return self._features.width
+
+    def score_batch(self, ts_ms: I64Array, values: F64Array) -> BatchScores:
+        """As `update` on each reading in turn; the forest scores all the rows at once."""
+        columns, warming_up = self._features.push_many(ts_ms, values)
+        self._row = [float(c[-1]) for c in columns]
+        d = self._detector
+        explain = partial(d.baseline_.explain, d.layout_, d.metrics)
+        scores = d.forest_.score_many(np.column_stack(columns))
+        return BatchScores(scores, warming_up, by_row(explain, columns))
 
     def explain(self) -> Explanation:
         """Which features of the last reading deviated most from their training baseline."""
