@@ -1,0 +1,1 @@
+"""The live anomaly stream: committed anomalies pushed to WebSocket clients, Redis and MQTT."""

@@ -1,0 +1,103 @@
+"""The stream behind a real uvicorn server, with the `websockets` client a program would use."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+
+from forewarn.api.app import create_app
+from forewarn.api.routes.ws import RedactQueryToken
+from forewarn.runtime import Runtime
+from forewarn.security.roles import Role
+from tests.api.helpers import FOREST, normal_series
+from tests.conftest import seed_user
+from tests.stream.helpers import HOT, token_of
+from tests.stream.services import free_port
+
+
+@pytest.fixture
+def server_url(runtime: Runtime) -> Iterator[str]:
+    """The base URL of the app served by uvicorn in a thread (logging left to pytest)."""
+    port = free_port()
+    config = uvicorn.Config(create_app(runtime, own_runtime=False), port=port, log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield f"127.0.0.1:{port}/api/v1"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _train(base: str, headers: dict[str, str]) -> str:
+    with httpx.Client(base_url=f"http://{base}", headers=headers) as http:
+        device = http.post("/devices", json={"name": "Pump", "type": "pump"}).json()["id"]
+        series = normal_series(200)
+        body = [
+            {"ts": int(t), "values": {"temperature": float(v)}}
+            for t, v in zip(series.ts, series.values, strict=True)
+        ]
+        assert http.post(f"/devices/{device}/telemetry", json=body).status_code == 200
+        spec = {"device_id": device, "metric_name": "temperature", **FOREST}
+        assert http.post("/ml/models/train", json=spec).status_code == 201
+    return str(device)
+
+
+async def _close_of(url: str, **options: object) -> tuple[int, str]:
+    async with websockets.connect(url, **options) as ws:  # type: ignore[arg-type]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def test_over_a_real_server(
+    server_url: str, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = seed_user(runtime, Role.ADMIN).headers
+    token = token_of(admin)
+    device = _train(server_url, admin)
+    stream = f"ws://{server_url}/ws/anomalies"
+
+    async def scenario() -> dict[str, object]:
+        assert await _close_of(f"{stream}?token=bad") == (1008, "invalid token")
+        bad_filter = await _close_of(f"{stream}?min_score=7", additional_headers=admin)
+        assert bad_filter[0] == 1008 and bad_filter[1].startswith("min_score: ")
+        async with websockets.connect(f"{stream}?token={token}&device_id={device}") as ws:
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+            body = {"device_id": device, "metric_name": "temperature", "value": HOT}
+            async with httpx.AsyncClient(headers=admin) as http:
+                verdict = (await http.post(f"http://{server_url}/ml/predict", json=body)).json()
+            assert verdict["is_anomaly"]
+            message: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        return message
+
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        message = asyncio.run(scenario())
+    assert message["type"] == "anomaly" and message["device_id"] == device
+    assert "token=***" in caplog.text and token not in caplog.text
+
+
+def test_the_log_filter_hides_query_tokens() -> None:
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5000", "/api/v1/ws/anomalies?device_id=7&token=abc.def-ghi&min_score=0.5"),
+        None,
+    )  # fmt: skip
+    assert RedactQueryToken().filter(record)
+    assert record.getMessage() == (
+        '127.0.0.1:5000 - "WebSocket /api/v1/ws/anomalies?device_id=7&token=***&min_score=0.5"'
+        " [accepted]"
+    )
