@@ -1,0 +1,1 @@
+"""Tests of MQTT ingest (forewarn/ingest)."""
