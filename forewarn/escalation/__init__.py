@@ -1,0 +1,1 @@
+"""Escalation channels: where model-health findings are announced (GitHub, webhook, log)."""

@@ -1,0 +1,1 @@
+"""Model health monitor: checks over every model, findings, escalation, pruning."""

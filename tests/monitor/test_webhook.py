@@ -1,0 +1,145 @@
+"""The webhook channel, failing channels, and the per-scan delivery budget."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from forewarn.escalation.base import Event
+from forewarn.escalation.channels import build_channels
+from forewarn.monitor.scan import HealthMonitor
+from forewarn.runtime import Runtime
+from tests.monitor.conftest import (
+    NOW,
+    add_device,
+    add_model,
+    escalation,
+    findings,
+    github_settings,
+    make_monitor,
+    monitor_settings,
+    set_used,
+)
+from tests.monitor.fakes import FakeClock, FakeGitHub, FakeWebhook
+
+HOUR = timedelta(hours=1)
+
+
+def failures(runtime: Runtime, channel: str) -> float:
+    """escalation_failures{channel} so far."""
+    value = runtime.metrics.registry.get_sample_value(
+        "forewarn_escalation_failures_total", {"channel": channel}
+    )
+    return value or 0.0
+
+
+def test_opened_and_resolved_findings_are_posted_as_json(
+    runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
+) -> None:
+    device = add_device(runtime)
+    model = add_model(runtime, device, trained=NOW - 48 * HOUR, used=NOW - 30 * HOUR)
+    monitor = make_monitor(runtime, clock, escalation_webhook_url=f"{webhook.url}/hooks/ml")
+    monitor.scan(NOW)
+    set_used(runtime, model, NOW + HOUR)
+    monitor.scan(NOW + 2 * HOUR)
+
+    opened, resolved = webhook.events
+    fingerprint = findings(runtime)[str(model)].fingerprint
+    assert opened == {
+        "source": "forewarn",
+        "event": "opened",
+        "fingerprint": fingerprint,
+        "check": "inactive",
+        "subject": str(model),
+        "title": "Model temperature v1 of Pump 7 is inactive, may be dead",
+        "labels": ["ml", "ml-monitoring"],
+        "details": opened["details"],
+        "first_seen": NOW.isoformat(),
+        "opened_at": NOW.isoformat(),
+        "resolved_at": None,
+        "occurrences": 1,
+    }
+    assert opened["details"]["idle_hours"] == 30.0
+    assert (resolved["event"], resolved["fingerprint"]) == ("resolved", fingerprint)
+    assert resolved["resolved_at"] == (NOW + 2 * HOUR).isoformat()
+    assert webhook.requests == [("POST", "/hooks/ml")] * 2
+
+
+def test_a_failed_post_is_retried_after_a_backoff(
+    runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
+) -> None:
+    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    webhook.fail("500")
+    webhook.fail("timeout")
+    report = make_monitor(runtime, clock, escalation_webhook_url=webhook.url).scan(NOW)
+    assert (report.escalated, report.escalation_failures) == (1, 0)
+    assert clock.slept == [1.0, 2.0]
+    assert len(webhook.requests) == 3
+    # The timed-out POST was received too: a webhook is at-least-once.
+    assert [e["event"] for e in webhook.events] == ["opened", "opened"]
+
+
+def test_a_channel_that_always_fails_is_counted_and_the_others_still_deliver(
+    runtime: Runtime, clock: FakeClock, webhook: FakeWebhook, github: FakeGitHub
+) -> None:
+    device = add_device(runtime)
+    for metric in ("a", "b"):
+        add_model(runtime, device, metric, trained=NOW - 48 * HOUR)
+    webhook.always_fail = True
+    overrides = github_settings(github, escalation_webhook_url=webhook.url, escalation_retries=1)
+    monitor = make_monitor(runtime, clock, **overrides)
+    report = monitor.scan(NOW)
+    assert (report.opened, report.escalated, report.escalation_failures) == (2, 2, 2)
+    assert len(github.issues) == 2
+    assert failures(runtime, "webhook") == 2 and failures(runtime, "github") == 0
+    for finding in findings(runtime).values():
+        state = escalation(runtime, finding.id, "webhook")
+        assert state is not None and (state.state, state.attempts) == ("pending", 1)
+        assert state.last_error == "webhook POST /: HTTP 500"
+
+    webhook.always_fail = False
+    report = monitor.scan(NOW + HOUR)
+    assert (report.escalated, report.escalation_failures) == (2, 0)
+    assert len(webhook.events) == 2 and len(github.issues) == 2
+
+
+class BrokenChannel:
+    """A plug-in channel with a bug: it raises something that is not an EscalationError."""
+
+    name = "broken"
+
+    def deliver(self, event: Event) -> str | None:
+        """Fail."""
+        raise KeyError(event.fingerprint)
+
+
+def test_a_broken_plugin_channel_does_not_stop_the_scan(
+    runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
+) -> None:
+    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    settings = monitor_settings(runtime, escalation_webhook_url=webhook.url)
+    channels = [BrokenChannel(), *build_channels(settings, sleep=clock.sleep, clock=clock.time)]
+    monitor = HealthMonitor(
+        settings=settings,
+        engine=runtime.engine,
+        sessions=runtime.sessions,
+        usage=runtime.usage,
+        metrics=runtime.metrics,
+        channels=channels,
+    )
+    report = monitor.scan(NOW)
+    assert (report.escalated, report.escalation_failures) == (1, 1)
+    assert failures(runtime, "broken") == 1 and len(webhook.events) == 1
+
+
+def test_deliveries_per_scan_are_capped_and_the_rest_follow_later(
+    runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
+) -> None:
+    device = add_device(runtime)
+    for metric in "abcde":
+        add_model(runtime, device, metric, trained=NOW - 48 * HOUR)
+    monitor = make_monitor(
+        runtime, clock, escalation_webhook_url=webhook.url, escalation_max_per_scan=2
+    )
+    delivered = [monitor.scan(NOW + i * HOUR).escalated for i in range(4)]
+    assert delivered == [2, 2, 1, 0]
+    assert sorted(e["subject"] for e in webhook.events) == sorted(findings(runtime))
