@@ -33,3 +33,19 @@ class ConflictError(ForewarnError):
 
 class AuthenticationError(ForewarnError):
     """Credentials or token are not acceptable."""
+
+
+class PublishError(ForewarnError):
+    """The device simulator cannot reach its broker or API."""
+
+
+class EscalationError(ForewarnError):
+    """An escalation channel could not deliver an event (after its retries)."""
+
+
+class EscalationPausedError(EscalationError):
+    """A channel is rate-limited for longer than a scan waits; it is skipped until later."""
+
+
+class StorageUnavailableError(ForewarnError):
+    """The database cannot be reached right now; the work is kept and retried."""

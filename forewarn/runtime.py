@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from forewarn.db.engine import make_engine, make_session_factory
 from forewarn.db.migrate import upgrade
 from forewarn.jobs import Scheduler
+from forewarn.ml.active_cache import RedisModelCache
 from forewarn.ml.artifacts import artifact_key
 from forewarn.ml.registry import ModelRegistry
 from forewarn.ml.scoring import Scorer
 from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
+from forewarn.monitor.scan import HealthMonitor
 from forewarn.observability.metrics import Metrics
 from forewarn.security.principals import PrincipalCache
 from forewarn.security.ratelimit import (
@@ -25,6 +27,8 @@ from forewarn.security.ratelimit import (
 )
 from forewarn.security.tokens import TokenVerifier
 from forewarn.settings import Settings
+from forewarn.stream.bus import AnomalyBus
+from forewarn.stream.factory import build_anomaly_bus
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,20 @@ class Runtime:
     principals: PrincipalCache
     tokens: TokenVerifier
     jobs: Scheduler
+    monitor: HealthMonitor
+    anomalies: AnomalyBus
 
     def start(self) -> None:
         """Start background work (usage flushing, scheduled jobs)."""
         self.usage.start()
         self.jobs.start()
+        self.anomalies.start()
 
     def close(self) -> None:
         """Stop jobs, flush what is pending and release connections."""
         self.jobs.stop()
         self.usage.stop()
+        self.anomalies.stop()
         self.engine.dispose()
 
 
@@ -90,8 +98,11 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         model_dir=settings.resolved_model_dir,
         cache_size=settings.model_cache_size,
         active_ttl_s=settings.active_model_ttl_s,
+        shared=_model_cache(settings),
     )
-    usage = UsageTracker(sessions, settings.usage_flush_interval_s)
+    metrics = Metrics()
+    anomalies = build_anomaly_bus(settings, metrics.registry)
+    usage = UsageTracker(sessions, settings.usage_flush_interval_s, metrics)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -101,9 +112,19 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         limits=_rate_limits(settings),
         registry=registry,
         usage=usage,
-        scorer=Scorer(registry, StreamStore(settings.max_streams), usage),
-        metrics=Metrics(),
+        scorer=Scorer(registry, StreamStore(settings.max_streams), usage, anomalies.publish_rows),
+        metrics=metrics,
         principals=PrincipalCache(sessions, settings.auth_cache_ttl_s),
         tokens=TokenVerifier(secret),
         jobs=Scheduler(),
+        monitor=HealthMonitor(
+            settings=settings, engine=engine, sessions=sessions, usage=usage, metrics=metrics
+        ),
+        anomalies=anomalies,
     )
+
+
+def _model_cache(settings: Settings) -> RedisModelCache | None:
+    if not settings.redis_url:
+        return None
+    return RedisModelCache(settings.redis_url, ttl_s=settings.redis_model_cache_ttl_s)

@@ -7,8 +7,10 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forewarn.lifecycle.schedule import DEFAULT_SCHEDULE, cron_expression
 
 # Values people paste from tutorials; a signing key equal to one of these is refused.
 _WEAK_SECRETS = frozenset({"secret", "changeme", "change-me", "password", "your-secret-key"})
@@ -46,6 +48,65 @@ class Settings(BaseSettings):
     usage_flush_interval_s: Annotated[float, Field(gt=0)] = 1.0
     default_contamination: Annotated[float, Field(gt=0, le=0.5)] | Literal["auto"] = 0.01
     default_n_estimators: Annotated[int, Field(ge=10, le=1000)] = 100
+
+    # Model health monitor (forewarn/monitor) and its escalation channels (forewarn/escalation).
+    monitor_interval_s: Annotated[float, Field(ge=1)] = 300.0
+    monitor_stale_days: Annotated[float, Field(gt=0)] = 7.0
+    monitor_inactive_hours: Annotated[float, Field(gt=0)] = 24.0
+    monitor_max_inactive_versions: Annotated[int, Field(ge=0)] = 5
+    monitor_storage_mb: Annotated[float, Field(gt=0)] = 500.0
+    monitor_retention_days: Annotated[float, Field(gt=0)] = 30.0
+    escalation_log: bool = True
+    github_repo: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")] = None
+    github_token: Annotated[SecretStr | None, Field(validate_default=True)] = None
+    github_api_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://api.github.com"
+    escalation_webhook_url: Annotated[str | None, Field(pattern=r"^https?://\S+$")] = None
+    escalation_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    escalation_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    escalation_backoff_s: Annotated[float, Field(ge=0, le=300)] = 1.0
+    escalation_max_wait_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    escalation_max_per_scan: Annotated[int, Field(ge=1)] = 20
+
+    @field_validator("github_token")
+    @classmethod
+    def _github_needs_both(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if "github_repo" in info.data and (value is None) != (info.data["github_repo"] is None):
+            raise ValueError("set FOREWARN_GITHUB_TOKEN and FOREWARN_GITHUB_REPO together")
+        return value
+
+    # MQTT ingest (forewarn/ingest): off unless mqtt_url is set. Two processes need distinct
+    # client ids; the same id after a restart resumes the broker's persistent session.
+    mqtt_url: Annotated[str | None, Field(pattern=r"^mqtts?://\S+$")] = None
+    mqtt_client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "forewarn-ingest"
+    mqtt_shared_group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{0,64}$")] = ""
+    mqtt_topic_root: Annotated[str, Field(pattern=r"^[^/#+\s]+(/[^/#+\s]+)*$")] = "forewarn/v1"
+    mqtt_session_expiry_s: Annotated[int, Field(ge=0, le=4_294_967_295)] = 7 * 24 * 3600
+    mqtt_keepalive_s: Annotated[int, Field(ge=5, le=65_535)] = 30
+    ingest_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+    ingest_batch_latency_ms: Annotated[int, Field(ge=1, le=60_000)] = 50
+    ingest_max_pending: Annotated[int, Field(ge=1, le=65_535)] = 10_000
+    ingest_max_payload_bytes: Annotated[int, Field(ge=64, le=16 * 1024 * 1024)] = 64 * 1024
+
+    # Live anomaly stream (forewarn/stream): WebSocket queues, Redis fan-out, MQTT publishing
+    # (to the broker of mqtt_url, above).
+    anomaly_topic: Annotated[str, Field(pattern=r"^[^#+{}\s]*\{device_id\}[^#+{}\s]*$")] = (
+        "forewarn/v1/devices/{device_id}/anomalies"
+    )
+    anomaly_channel: Annotated[str, Field(pattern=r"^\S{1,200}$")] = "forewarn:v1:anomalies"
+    ws_queue_size: Annotated[int, Field(ge=2, le=100_000)] = 256
+    stream_queue_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    redis_model_cache_ttl_s: Annotated[float, Field(gt=0)] = 60.0
+
+    # Model lifecycle (forewarn/lifecycle): scheduled retraining, feedback, /metrics.
+    retrain_enabled: bool = True
+    retrain_schedule: Annotated[str, AfterValidator(cron_expression)] = DEFAULT_SCHEDULE
+    retrain_window_days: Annotated[int, Field(ge=1, le=3650)] | None = None  # None: the model's
+    retrain_holdout_days: Annotated[float, Field(gt=0, le=365)] = 1.0
+    retrain_check_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    retrain_budget_s: Annotated[float, Field(gt=0)] = 30.0  # per job run; the rest goes next
+    feedback_window_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 60
+    auto_tune_thresholds: bool = False
+    metrics_token: Annotated[SecretStr | None, Field(min_length=32)] = None
 
     @field_validator("secret_key")
     @classmethod

@@ -15,13 +15,20 @@ from forewarn.api.routes import (
     algorithms,
     anomalies,
     auth,
+    dead_letters,
     devices,
     evaluate,
+    feedback,
     health,
+    metrics,
+    ml_health,
     ml_models,
+    model_metrics,
     predict,
+    retraining,
     telemetry,
     users,
+    ws,
 )
 from forewarn.runtime import Runtime
 
@@ -72,6 +79,16 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> FastAPI:
         predict.router,
         evaluate.router,
         anomalies.router,
+        dead_letters.router,
+        ml_health.router,
+        feedback.router,
+        model_metrics.router,
+        retraining.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROTECTED_RESPONSES)
+    # A plain WebSocket route: it makes its own token and limit checks (see routes/ws.py).
+    app.include_router(ws.router, prefix=API_PREFIX)
+    ws.redact_tokens_in_server_logs()
+    # Prometheus scrapes /metrics with its own token (see routes/metrics.py).
+    app.include_router(metrics.router)
     return app

@@ -90,4 +90,5 @@ def import_csv(
                 written += write_rows(session.connection(), rows[start : start + _CHUNK])
                 progress.update(task, advance=len(rows[start : start + _CHUNK]))
         session.commit()
+        runtime.metrics.readings_ingested.labels(transport="csv").inc(written)
         console.print(f"imported {written:,} readings from {path}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from forewarn.cli import demo, evaluate, imports, train, users
+from forewarn.cli import demo, evaluate, imports, ingest, monitor, retrain, simulate, train, users
 from forewarn.cli.common import configure_logging, console, load_settings, open_runtime
 
 app = typer.Typer(
@@ -15,10 +15,14 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users.app, name="user")
+app.add_typer(monitor.app, name="monitor")
 app.command("train")(train.train)
 app.command("import-csv")(imports.import_csv)
 app.command("demo")(demo.demo)
 app.command("evaluate")(evaluate.evaluate)
+app.command("ingest")(ingest.ingest)
+app.command("simulate")(simulate.simulate)
+app.command("retrain")(retrain.retrain)
 
 
 @app.command()
@@ -27,14 +31,19 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     access_log: Annotated[bool, typer.Option(help="Log every request")] = False,
 ) -> None:
-    """Migrate the database and serve the API."""
+    """Migrate the database and serve the API (and MQTT ingest if FOREWARN_MQTT_URL is set)."""
     from forewarn.cli.serving import run_server
+    from forewarn.lifecycle.job import register_retraining_job
+    from forewarn.monitor.job import register_monitor_job
     from forewarn.runtime import build_runtime
 
     configure_logging()
     runtime = build_runtime(load_settings())
+    register_monitor_job(runtime)
+    register_retraining_job(runtime)
     console.print(f"Forewarn API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    run_server(runtime, host, port, own_runtime=True, access_log=access_log)
+    with ingest.alongside_api(runtime) as ingesting:  # MQTT ingest when FOREWARN_MQTT_URL is set
+        run_server(runtime, host, port, own_runtime=not ingesting, access_log=access_log)
 
 
 @db_app.command("upgrade")

@@ -234,10 +234,10 @@ class FeatureStream:
         if len(stamps) == 0:
             return
         columns = as_columns(values)
-        if len(stamps) >= PRIME_BATCH_MIN and columns.shape[1] == self.width:
-            if np.isfinite(columns).all():
-                self.push_many(stamps, columns, context=False)
-                return
+        batchable = len(stamps) >= PRIME_BATCH_MIN and columns.shape[1] == self.width
+        if batchable and np.isfinite(columns).all():
+            self.push_many(stamps, columns, context=False)
+            return
         # Short, malformed or non-finite histories: one by one, with push's checks and errors.
         for t, v in zip(stamps.tolist(), columns.tolist(), strict=True):
             self.push(t, v)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -9,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +21,9 @@ from forewarn.detection.registry import algorithm
 from forewarn.errors import NotFoundError
 from forewarn.ml.artifacts import load_artifact
 from forewarn.schemas.common import datetime_to_ms
+
+if TYPE_CHECKING:
+    from forewarn.ml.active_cache import RedisModelCache
 
 SeriesKey = tuple[uuid.UUID, str]
 
@@ -65,8 +70,10 @@ class ModelRegistry:
         cache_size: int,
         active_ttl_s: float,
         clock: Callable[[], float] = time.monotonic,
+        shared: RedisModelCache | None = None,
     ) -> None:
         self._key = key
+        self._shared = shared  # a cache shared by every process, under this one's
         self.model_dir = model_dir
         self._cache_size = cache_size
         self._ttl = active_ttl_s
@@ -82,16 +89,8 @@ class ModelRegistry:
         cached = self._active.get(key)
         if cached is not None and self._clock() - cached[0] < self._ttl:
             return cached[1]
-        row = session.scalar(
-            select(MLModel).where(
-                MLModel.device_id == device_id,
-                MLModel.metric_name == metric_name,
-                MLModel.is_active.is_(True),
-            )
-        )
-        if row is None:
-            raise NotFoundError("active model for series", f"{device_id}/{metric_name}")
-        model = ActiveModel.from_row(row)
+        load = functools.partial(_load_active, session, device_id, metric_name)
+        model = self._shared.series(device_id, metric_name, load) if self._shared else load()
         self._active[key] = (self._clock(), model)
         return model
 
@@ -100,10 +99,8 @@ class ModelRegistry:
         cached = self._by_device.get(device_id)
         if cached is not None and self._clock() - cached[0] < self._ttl:
             return cached[1]
-        rows = session.scalars(
-            select(MLModel).where(MLModel.device_id == device_id, MLModel.is_active.is_(True))
-        )
-        models = [ActiveModel.from_row(row) for row in rows]
+        load = functools.partial(_load_device, session, device_id)
+        models = self._shared.device(device_id, load) if self._shared else load()
         self._by_device[device_id] = (self._clock(), models)
         return models
 
@@ -126,14 +123,38 @@ class ModelRegistry:
         """Forget the cached active model of a series (after train or delete)."""
         self._active.pop((device_id, metric_name), None)
         self._by_device.pop(device_id, None)
+        if self._shared is not None:
+            self._shared.invalidate(device_id)
 
     def invalidate_device(self, device_id: uuid.UUID) -> None:
         """Forget the cached active models of every series of a device (after its deletion)."""
         for key in [key for key in list(self._active) if key[0] == device_id]:
             self._active.pop(key, None)
         self._by_device.pop(device_id, None)
+        if self._shared is not None:
+            self._shared.invalidate(device_id)
 
     def forget(self, model_id: uuid.UUID) -> None:
         """Drop a loaded detector (after its artifact was purged)."""
         with self._lock:
             self._loaded.pop(model_id, None)
+
+
+def _load_active(session: Session, device_id: uuid.UUID, metric_name: str) -> ActiveModel:
+    row = session.scalar(
+        select(MLModel).where(
+            MLModel.device_id == device_id,
+            MLModel.metric_name == metric_name,
+            MLModel.is_active.is_(True),
+        )
+    )
+    if row is None:
+        raise NotFoundError("active model for series", f"{device_id}/{metric_name}")
+    return ActiveModel.from_row(row)
+
+
+def _load_device(session: Session, device_id: uuid.UUID) -> list[ActiveModel]:
+    rows = session.scalars(
+        select(MLModel).where(MLModel.device_id == device_id, MLModel.is_active.is_(True))
+    )
+    return [ActiveModel.from_row(row) for row in rows]

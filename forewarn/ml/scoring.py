@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
 from forewarn.db.models import AnomalyDetection
 from forewarn.db.types import utcnow
-from forewarn.detection.base import BatchStream, Stream, decide
+from forewarn.detection.base import Stream, VerdictBatchStream, decide
 from forewarn.ml.registry import ActiveModel, ModelRegistry
 from forewarn.ml.streams import Previous, StreamStore
 from forewarn.ml.usage import UsageTracker
+from forewarn.stream.commit import on_commit
 
 Value = float | list[float]
-_PENDING_USAGE = "forewarn.pending_usage"  # session.info key: usage counted on commit
+# (model, predictions, anomalies, when, (seconds, first ts, last ts)): one scoring call
+_Usage = tuple[uuid.UUID, int, int, datetime, tuple[float, int, int]]
 
 
 def now_ms() -> int:
@@ -42,10 +44,17 @@ class Verdict:
 class Scorer:
     """Scores readings through per-model streams; anomalies go into the caller's transaction."""
 
-    def __init__(self, registry: ModelRegistry, streams: StreamStore, usage: UsageTracker) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        streams: StreamStore,
+        usage: UsageTracker,
+        on_anomalies: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self._registry = registry
         self._streams = streams
         self._usage = usage
+        self._on_anomalies = on_anomalies  # gets the anomaly rows once they are committed
 
     def score_series(
         self,
@@ -62,6 +71,7 @@ class Scorer:
         """
         if not readings:
             return []
+        started = time.perf_counter()
         detector = self._registry.detector(model)
         # One request at a time moves a model's stream; a failure leaves no half-moved stream.
         with self._streams.lock(model.id):
@@ -72,25 +82,18 @@ class Scorer:
                 self._streams.forget(model.id)
                 raise
             self._streams.advanced(model.id, stream, readings[-1][0])
-        _store_anomalies(session, model, readings, verdicts)
+        timing = (time.perf_counter() - started, readings[0][0], readings[-1][0])
+        stored = _store_anomalies(session, model, readings, verdicts)
+        if stored and self._on_anomalies is not None:
+            on_commit(session, stored, self._on_anomalies)
         flagged_count = sum(v.is_anomaly for v in verdicts)
-        self._count_on_commit(session, (model.id, len(verdicts), flagged_count, utcnow()))
+        usage = (model.id, len(verdicts), flagged_count, utcnow(), timing)
+        on_commit(session, [usage], self._record_usage)
         return verdicts
 
-    def _count_on_commit(
-        self, session: Session, usage: tuple[uuid.UUID, int, int, datetime]
-    ) -> None:
-        if _PENDING_USAGE not in session.info:
-            session.info[_PENDING_USAGE] = []
-            event.listen(session, "after_commit", self._record_pending)
-            event.listen(session, "after_transaction_end", _drop_pending)
-        session.info[_PENDING_USAGE].append(usage)
-
-    def _record_pending(self, session: Session) -> None:
-        pending: list[tuple[uuid.UUID, int, int, datetime]] = session.info[_PENDING_USAGE]
-        for model_id, predictions, anomalies, at in pending:
-            self._usage.record(model_id, predictions, anomalies, at)
-        pending.clear()
+    def _record_usage(self, usages: list[_Usage]) -> None:
+        for model_id, predictions, anomalies, at, timing in usages:
+            self._usage.record(model_id, predictions, anomalies, at, timing)
 
     def forget(self, model_id: uuid.UUID) -> None:
         """Drop the in-memory state of a model."""
@@ -101,18 +104,16 @@ def _verdicts(
     stream: Stream, readings: Sequence[tuple[int, Value]], threshold: float
 ) -> list[Verdict]:
     """Verdicts in reading order; streams that can, score the whole batch at once."""
-    if len(readings) > 1 and isinstance(stream, BatchStream):
+    if len(readings) > 1 and isinstance(stream, VerdictBatchStream):
         stamps = [ts for ts, _ in readings]
-        values = [value for _, value in readings]
-        if all(type(v) is float for v in values):
-            scores, flags, why = stream.update_batch(stamps, values, threshold)  # type: ignore[arg-type]
-            verdicts = [
-                Verdict(ts, score, flag, False, None)
-                for ts, score, flag in zip(stamps, scores, flags, strict=True)
-            ]
-            for i, explanation in why.items():
-                verdicts[i] = replace(verdicts[i], explanation=explanation.as_dict())
-            return verdicts
+        batch = stream.verdict_batch(stamps, [value for _, value in readings], threshold)
+        why = {i: e.as_dict() for i, e in batch.explanations.items()}
+        return [
+            Verdict(ts, score, flag, warming, why.get(i))
+            for i, (ts, score, flag, warming) in enumerate(
+                zip(stamps, batch.scores, batch.flags, batch.warming_up, strict=True)
+            )
+        ]
     return [_verdict(stream, ts, value, threshold) for ts, value in readings]
 
 
@@ -123,18 +124,12 @@ def _verdict(stream: Stream, ts: int, value: Value, threshold: float) -> Verdict
     return Verdict(ts, scored.score, flagged, scored.warming_up, explanation)
 
 
-def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
-    """A transaction that ended without commit (rolled back, closed) counts nothing."""
-    if transaction.parent is None:
-        session.info[_PENDING_USAGE].clear()
-
-
 def _store_anomalies(
     session: Session,
     model: ActiveModel,
     readings: Sequence[tuple[int, Value]],
     verdicts: Sequence[Verdict],
-) -> None:
+) -> list[dict[str, Any]]:
     at = utcnow()
     rows = [
         _anomaly_row(model, value, verdict, at)
@@ -143,6 +138,7 @@ def _store_anomalies(
     ]
     if rows:
         session.execute(insert(AnomalyDetection), rows)
+    return rows
 
 
 def _anomaly_row(

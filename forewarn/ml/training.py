@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,7 +40,8 @@ class TrainSpec:
     """What to train: a series key, a window, an algorithm and its parameters.
 
     `metric_name` is one metric, "*" (every metric of the device) or a comma-separated list;
-    the last two train one device-level model over the metrics aligned in time.
+    the last two train one device-level model over the metrics aligned in time. Readings in
+    the `exclude_ms` ranges (inclusive epoch ms, e.g. confirmed incidents) are left out.
     """
 
     device_id: uuid.UUID
@@ -51,6 +53,16 @@ class TrainSpec:
     n_estimators: int | None = None
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
+    exclude_ms: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted detector, not stored yet, and the readings it learned from."""
+
+    detector: Detector
+    ts: I64Array
+    values: F64Array
 
 
 def choose_algorithm(requested: str | None, *, forest_options_given: bool) -> str:
@@ -76,10 +88,29 @@ def with_forest_defaults(spec: TrainSpec, defaults: Settings) -> TrainSpec:
 
 def train_model(session: Session, registry: ModelRegistry, key: bytes, spec: TrainSpec) -> MLModel:
     """Fit, store the signed artifact, then switch the series' active model atomically."""
+    return store_model(session, registry, key, spec, fit_model(session, spec))
+
+
+def fit_model(session: Session, spec: TrainSpec) -> Fitted:
+    """Read the training window and fit; nothing is stored."""
     get_device(session, spec.device_id)
     metrics = _metrics(session, spec)
     ts, values = _training_data(session, spec, metrics)
-    detector = _fit(spec, metrics, ts, values)
+    return Fitted(_fit(spec, metrics, ts, values), ts, values)
+
+
+def store_model(
+    session: Session,
+    registry: ModelRegistry,
+    key: bytes,
+    spec: TrainSpec,
+    fitted: Fitted,
+    *,
+    rejection: str | None = None,
+) -> MLModel:
+    """Store the artifact and the row: the series' new active version or, with `rejection`,
+    an inactive candidate kept with that reason."""
+    detector, ts = fitted.detector, fitted.ts
     model_id = uuid.uuid4()
     relative = _artifact_path(registry.model_dir, spec.device_id, spec.metric_name)
     parameters = {**detector.params(), "training_window_days": spec.window_days}
@@ -88,7 +119,17 @@ def train_model(session: Session, registry: ModelRegistry, key: bytes, spec: Tra
             "parameters": parameters}  # fmt: skip
     size = save_artifact(registry.model_dir / relative, detector.to_arrays(), meta, key)
     try:
-        model = _activate(session, spec, model_id, relative, size, detector, parameters, ts)
+        row = MLModel(
+            id=model_id, device_id=spec.device_id, metric_name=spec.metric_name, version=0,
+            algorithm=spec.algorithm, parameters=parameters,
+            training_start=ms_to_datetime(int(ts[0])), training_end=ms_to_datetime(int(ts[-1])),
+            sample_count=len(ts), threshold=float(detector.threshold_),
+            artifact_path=relative.as_posix(), artifact_size=size, is_active=rejection is None,
+            prediction_count=0, anomaly_count=0,
+        )  # fmt: skip
+        if rejection is not None:
+            row.status, row.rejection_reason = "rejected", rejection
+        model = _activate(session, spec, row)
     except BaseException:
         (registry.model_dir / relative).unlink(missing_ok=True)
         raise
@@ -117,6 +158,9 @@ def _training_data(
         raise InvalidInputError(("body", "training_window_days"), _too_few(spec, 0))
     start_ms = end_ms - spec.window_days * DAY_MS
     ts, values = read_aligned(session, spec.device_id, metrics, start_ms, end_ms)
+    if spec.exclude_ms:
+        keep = ~np.any([(ts >= a) & (ts <= b) for a, b in spec.exclude_ms], axis=0)
+        ts, values = ts[keep], values[keep]
     if len(ts) < MIN_TRAINING_READINGS:
         raise InvalidInputError(("body", "training_window_days"), _too_few(spec, len(ts)))
     return ts, values
@@ -164,29 +208,16 @@ def _artifact_path(model_dir: Path, device_id: uuid.UUID, metric_name: str) -> P
     return candidate
 
 
-def _activate(
-    session: Session,
-    spec: TrainSpec,
-    model_id: uuid.UUID,
-    relative: Path,
-    size: int,
-    detector: Detector,
-    parameters: dict[str, Any],
-    ts: I64Array,
-) -> MLModel:
+def _activate(session: Session, spec: TrainSpec, model: MLModel) -> MLModel:
+    """Number the version and insert it; an active one first retires the series' current."""
     series = (MLModel.device_id == spec.device_id, MLModel.metric_name == spec.metric_name)
-    version = (session.scalar(select(func.max(MLModel.version)).where(*series)) or 0) + 1
-    session.execute(
-        update(MLModel).where(*series, MLModel.is_active.is_(True)).values(is_active=False)
-    )
-    model = MLModel(
-        id=model_id, device_id=spec.device_id, metric_name=spec.metric_name, version=version,
-        algorithm=spec.algorithm, parameters=parameters,
-        training_start=ms_to_datetime(int(ts[0])), training_end=ms_to_datetime(int(ts[-1])),
-        sample_count=len(ts), threshold=float(detector.threshold_),
-        artifact_path=relative.as_posix(), artifact_size=size, is_active=True,
-        prediction_count=0, anomaly_count=0,
-    )  # fmt: skip
+    model.version = (session.scalar(select(func.max(MLModel.version)).where(*series)) or 0) + 1
+    if model.is_active:
+        session.execute(
+            update(MLModel)
+            .where(*series, MLModel.is_active.is_(True))
+            .values(is_active=False, status="inactive")
+        )
     session.add(model)
     try:
         session.commit()

@@ -16,6 +16,8 @@ from sqlalchemy import case, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from forewarn.db.models import MLModel
+from forewarn.lifecycle.latency import LatencyBook, Tally, write_tallies
+from forewarn.observability.metrics import Metrics
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,17 +32,35 @@ class _Pending:
 class UsageTracker:
     """Accumulates per-model usage and writes it out in one transaction."""
 
-    def __init__(self, sessions: sessionmaker[Session], interval_s: float) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], interval_s: float, metrics: Metrics | None = None
+    ) -> None:
         self._sessions = sessions
         self._interval_s = interval_s
+        self._metrics = metrics
+        self.latency = LatencyBook()  # per-model latency, written with the counters
         self._pending: dict[uuid.UUID, _Pending] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def record(self, model_id: uuid.UUID, predictions: int, anomalies: int, at: datetime) -> None:
-        """Count predictions (and anomalies) made by a model at `at`."""
+    def record(
+        self,
+        model_id: uuid.UUID,
+        predictions: int,
+        anomalies: int,
+        at: datetime,
+        timing: tuple[float, int, int] | None = None,
+    ) -> None:
+        """Count predictions (and anomalies) made by a model at `at`; `timing` is the call's
+        (seconds, first reading ms, last reading ms)."""
+        if timing is not None:
+            self.latency.record(model_id, timing[0], timing[1:])
+            if self._metrics is not None:
+                self._metrics.predictions.inc(predictions)
+                self._metrics.anomalies.inc(anomalies)
+                self._metrics.prediction_latency.observe(timing[0])
         with self._lock:
             entry = self._pending.get(model_id)
             if entry is None:
@@ -55,16 +75,19 @@ class UsageTracker:
         with self._flush_lock:
             with self._lock:
                 pending, self._pending = self._pending, {}
-            if pending:
+            timings = self.latency.drain()
+            if pending or timings:
                 try:
-                    self._write(pending)
+                    self._write(pending, timings)
                 except Exception:
                     self._restore(pending)
+                    self.latency.restore(timings)
                     raise
             return len(pending)
 
-    def _write(self, pending: dict[uuid.UUID, _Pending]) -> None:
+    def _write(self, pending: dict[uuid.UUID, _Pending], timings: dict[uuid.UUID, Tally]) -> None:
         with self._sessions() as session, session.begin():
+            write_tallies(session, timings)
             for model_id, entry in pending.items():
                 session.execute(
                     update(MLModel)

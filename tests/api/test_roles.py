@@ -13,7 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from forewarn.db.models import AnomalyDetection, Device, MLModel, Telemetry, User
+from forewarn.db.models import (
+    AnomalyDetection,
+    AnomalyFeedback,
+    Device,
+    MLModel,
+    Telemetry,
+    User,
+)
 from forewarn.ml.training import TrainSpec, train_model
 from forewarn.runtime import Runtime
 from forewarn.schemas.devices import DeviceCreate
@@ -28,11 +35,12 @@ Headers = dict[str, str]
 
 @dataclass(frozen=True)
 class World:
-    """A device with 40 minutes of readings, its trained model, and a spare user."""
+    """A device with 40 minutes of readings, its trained model, an anomaly, a spare user."""
 
     device: uuid.UUID
     model: uuid.UUID
     user: uuid.UUID
+    anomaly: uuid.UUID
 
 
 @pytest.fixture
@@ -53,7 +61,20 @@ def world(runtime: Runtime) -> World:
             n_estimators=10,
         )
         model = train_model(session, runtime.registry, runtime.artifact_key, spec)
-    return World(device=device.id, model=model.id, user=seed_user(runtime, Role.VIEWER).id)
+        anomaly = AnomalyDetection(
+            model_id=model.id,
+            device_id=device.id,
+            metric_name="temperature",
+            value=45.0,
+            anomaly_score=0.9,
+            threshold=model.threshold,
+            ts=now,
+        )
+        session.add(anomaly)
+        session.commit()
+        ids = (device.id, model.id, anomaly.id)
+    user = seed_user(runtime, Role.VIEWER).id
+    return World(device=ids[0], model=ids[1], user=user, anomaly=ids[2])
 
 
 @dataclass(frozen=True)
@@ -68,7 +89,12 @@ class Call:
 
     def send(self, client: TestClient, world: World, headers: Headers) -> Any:
         """Make the call against the world's objects."""
-        path = self.path.format(device_id=world.device, model_id=world.model, user_id=world.user)
+        path = self.path.format(
+            device_id=world.device,
+            model_id=world.model,
+            user_id=world.user,
+            anomaly_id=world.anomaly,
+        )
         body = self.body(world) if self.body else None
         return client.request(self.method, f"{API}{path}", json=body, headers=headers)
 
@@ -113,6 +139,10 @@ CALLS = {
     "list-anomalies": Call(READ, "GET", "/ml/anomalies", 200),
     "list-algorithms": Call(READ, "GET", "/ml/algorithms", 200),
     "me": Call(READ, "GET", "/auth/me", 200),
+    "list-dead-letters": Call(READ, "GET", "/ingest/dead-letters", 200),
+    "model-health": Call(READ, "GET", "/ml/health", 200),
+    "model-metrics": Call(READ, "GET", "/ml/models/{model_id}/metrics", 200),
+    "get-retrain-schedule": Call(READ, "GET", "/ml/models/{model_id}/retrain-schedule", 200),
     "ingest": Call(
         ACT,
         "POST",
@@ -133,6 +163,21 @@ CALLS = {
     ),
     "retire-model": Call(ACT, "DELETE", "/ml/models/{model_id}", 200),
     "evaluate": Call(ACT, "POST", "/ml/evaluate", 200, lambda w: _labelled_series()),
+    "scan-model-health": Call(ACT, "POST", "/ml/health/scan", 200),
+    "anomaly-feedback": Call(
+        ACT,
+        "POST",
+        "/ml/anomalies/{anomaly_id}/feedback",
+        200,
+        lambda w: {"label": "false_positive", "comment": "valve test"},
+    ),
+    "set-retrain-schedule": Call(
+        ACT,
+        "PUT",
+        "/ml/models/{model_id}/retrain-schedule",
+        200,
+        lambda w: {"retrain_schedule": "30 2 * * *"},
+    ),
     "create-device": Call(
         MANAGE, "POST", "/devices", 201, lambda w: {"name": "Fan 2", "type": "fan"}
     ),
@@ -162,9 +207,12 @@ def _state(runtime: Runtime) -> tuple[object, ...]:
             for table in (Device, Telemetry, MLModel, AnomalyDetection, User)
         )
         devices = session.execute(select(Device.name, Device.location)).all()
-        models = session.execute(select(MLModel.id, MLModel.is_active)).all()
+        models = session.execute(
+            select(MLModel.id, MLModel.is_active, MLModel.retrain_schedule)
+        ).all()
+        feedback = session.execute(select(AnomalyFeedback.anomaly_id, AnomalyFeedback.label)).all()
         users = session.execute(select(User.id, User.role, User.is_active)).all()
-    return counts, sorted(devices), sorted(models), sorted(users)
+    return counts, sorted(devices), sorted(models), sorted(users), sorted(feedback)
 
 
 @pytest.mark.parametrize("call", list(CALLS.values()), ids=list(CALLS))

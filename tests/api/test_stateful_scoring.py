@@ -8,6 +8,7 @@ the default's range check); new readings follow at T0 + i * STEP.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -429,3 +430,23 @@ def test_forest_options_without_algorithm_mean_isolation_forest(
     model = response.json()
     assert model["algorithm"] == expected
     assert {k: model["parameters"][k] for k in fields} == fields
+
+
+def test_usage_counts_only_what_the_outer_transaction_commits(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    device, model = trained_device(client, admin)
+    with runtime.sessions() as session:
+        series = runtime.registry.active(session, uuid.UUID(device), "temperature")
+        with session.begin_nested():  # a savepoint released, inside work that is then undone
+            runtime.scorer.score_series(session, series, [(at(1), NORMAL), (at(2), HOT)])
+        session.rollback()
+    runtime.usage.flush()
+    assert get_model(client, admin, model["id"])["prediction_count"] == 0
+    with runtime.sessions() as session:
+        series = runtime.registry.active(session, uuid.UUID(device), "temperature")
+        with session.begin_nested():
+            runtime.scorer.score_series(session, series, [(at(1), NORMAL), (at(2), HOT)])
+        session.commit()
+    runtime.usage.flush()
+    assert get_model(client, admin, model["id"])["prediction_count"] == 2

@@ -12,7 +12,19 @@ from forewarn.db.engine import make_engine
 from forewarn.db.migrate import downgrade, upgrade
 from forewarn.db.models import Base
 
-EXPECTED_TABLES = {"users", "devices", "telemetry", "ml_models", "anomaly_detections"}
+EXPECTED_TABLES = {
+    "users",
+    "devices",
+    "telemetry",
+    "ml_models",
+    "anomaly_detections",
+    "health_findings",
+    "health_escalations",
+    "health_scans",
+    "dead_letters",
+    "anomaly_feedback",
+    "model_metrics",
+}
 
 
 def _schema_diff(url: str) -> list[object]:

@@ -34,6 +34,13 @@ _NO_MODEL: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _counted(runtime: RuntimeDep, outs: list[SeriesOut]) -> list[SeriesOut]:
+    """Count the stored readings (one per metric of each scored reading) for /metrics."""
+    stored = sum(len(o.verdicts) * len(o.model.metrics) for o in outs)
+    runtime.metrics.readings_ingested.labels(transport="http").inc(stored)
+    return outs
+
+
 def _reading(item: PredictRequest, now: int, loc: tuple[str | int, ...]) -> ReadingIn:
     value = item.value if item.value is not None else dict(item.values or {})
     return ReadingIn(item.timestamp if item.timestamp is not None else now, value, loc)
@@ -58,7 +65,7 @@ def predict_one(body: PredictRequest, session: SessionDep, runtime: RuntimeDep) 
     """Store the reading, score it with the series' active model and recent history."""
     series = SeriesIn(body.device_id, series_key(body.metric_name),
                       [_reading(body, now_ms(), ("body",))])  # fmt: skip
-    (out,) = predict(session, runtime.registry, runtime.scorer, [series])
+    (out,) = _counted(runtime, predict(session, runtime.registry, runtime.scorer, [series]))
     # Serialised here, once: the response model would validate the model it was given again.
     body_json = _response(out, out.verdicts[0]).model_dump_json()
     return Response(body_json, media_type="application/json")
@@ -103,7 +110,7 @@ def _score_series(
 ) -> BatchPredictResponse:
     now = now_ms()
     batch = [_columnar(i, s, now) for i, s in enumerate(series)]
-    outs = predict(session, runtime.registry, runtime.scorer, batch)
+    outs = _counted(runtime, predict(session, runtime.registry, runtime.scorer, batch))
     predictions = [
         SeriesPrediction(
             device_id=s.device_id,
@@ -131,7 +138,7 @@ def _score_items(items: list[PredictRequest], session: SessionDep, runtime: Runt
         SeriesIn(device, key, [_reading(items[i], now, ("body", "items", i)) for i in idx])
         for (device, key), idx in groups.items()
     ]
-    outs = predict(session, runtime.registry, runtime.scorer, batch)
+    outs = _counted(runtime, predict(session, runtime.registry, runtime.scorer, batch))
     results: list[_ItemResult | None] = [None] * len(items)
     for idx, out in zip(groups.values(), outs, strict=True):
         model_id, version, threshold = str(out.model.id), out.model.version, out.model.threshold

@@ -75,6 +75,7 @@ def ingest(
     written = write_rows(session.connection(), rows, unique=True)
     scored, flagged = score_ingested(session, runtime.registry, runtime.scorer, device_id, rows)
     session.commit()
+    runtime.metrics.readings_ingested.labels(transport="http").inc(written)
     return IngestResult(device_id=device_id, readings=written, scored=scored, anomalies=flagged)
 
 
