@@ -12,11 +12,12 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from forewarn.detection.base import Detector, F64Array, I64Array, Stream
+from forewarn.detection.base import BatchStream, Detector, F64Array, I64Array, Stream
 from forewarn.ml.registry import ActiveModel
 from forewarn.telemetry.query import latest_before, read_aligned
 
@@ -105,9 +106,18 @@ def _rebuild(session: Session, model: ActiveModel, detector: Detector, ts_ms: in
         primed_until, replay_ts, replay_values = ts_ms - 1, replay_ts[:0], replay_values[:0]
     hist_ts, hist_values = _read(session, model, primed_until - window, primed_until)
     stream = detector.stream(hist_ts, hist_values)
-    for ts, value in zip(replay_ts.tolist(), replay_values.tolist(), strict=True):
-        stream.update(ts, value)
+    _replay(stream, replay_ts.tolist(), replay_values.tolist(), model.threshold)
     return stream
+
+
+def _replay(stream: Stream, stamps: list[int], values: list[Any], threshold: float) -> None:
+    """Feed readings already scored before; a batch stream does it in one vectorised pass,
+    leaving exactly the state of one-by-one updates (see tests/unit/test_batch_streams.py)."""
+    if len(stamps) > 1 and isinstance(stream, BatchStream):
+        stream.update_batch(stamps, values, threshold)
+        return
+    for ts, value in zip(stamps, values, strict=True):
+        stream.update(ts, value)
 
 
 def _read(
