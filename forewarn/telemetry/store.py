@@ -79,7 +79,15 @@ def _copy_upsert(connection: Connection, rows: list[Row]) -> None:
 
 def _copy_text(rows: list[Row]) -> str:
     # Metric names are validated ([A-Za-z0-9_.-]) so need no COPY escaping; repr is exact.
-    return "".join(f"{r.device_id}\t{r.metric_name}\t{r.ts}\t{r.value!r}\n" for r in rows)
+    # A row's series prefix is formatted once per series, not once per row (UUID to text).
+    prefixes: dict[tuple[uuid.UUID, str], str] = {}
+    lines = []
+    for device_id, metric, ts, value in rows:
+        prefix = prefixes.get((device_id, metric))
+        if prefix is None:
+            prefix = prefixes[device_id, metric] = f"{device_id}\t{metric}\t"
+        lines.append(f"{prefix}{ts}\t{value!r}\n")
+    return "".join(lines)
 
 
 def _copy(cursor: Any, table: str, payload: str) -> None:
