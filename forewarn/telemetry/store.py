@@ -6,10 +6,12 @@ idempotent (devices retry; brokers redeliver).
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
 
@@ -67,7 +69,7 @@ def _copy_upsert(connection: Connection, rows: list[Row]) -> None:
         return
     raw = connection.connection.driver_connection
     assert raw is not None
-    payload = _copy_text(rows)
+    payload = _copy_binary(rows)
     # New readings are the common case: a plain COPY is the fastest path. Re-sent readings
     # make it fail on the primary key; the savepoint undoes that attempt alone.
     try:
@@ -77,25 +79,50 @@ def _copy_upsert(connection: Connection, rows: list[Row]) -> None:
         _staged_upsert(raw, payload)
 
 
-def _copy_text(rows: list[Row]) -> str:
-    # Metric names are validated ([A-Za-z0-9_.-]) so need no COPY escaping; repr is exact.
-    # A row's series prefix is formatted once per series, not once per row (UUID to text).
-    prefixes: dict[tuple[uuid.UUID, str], str] = {}
-    lines = []
+# PostgreSQL's binary COPY format: a header, fixed-layout records per series, a trailer.
+# Building records with numpy is ~20x faster than formatting text lines (float repr, UUIDs).
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_BINARY_TRAILER = struct.pack(">h", -1)
+
+
+def _copy_binary(rows: list[Row]) -> bytes:
+    """The rows as a binary COPY payload (device_id, metric_name, ts, value)."""
+    series: dict[tuple[uuid.UUID, str], tuple[list[int], list[float]]] = {}
     for device_id, metric, ts, value in rows:
-        prefix = prefixes.get((device_id, metric))
-        if prefix is None:
-            prefix = prefixes[device_id, metric] = f"{device_id}\t{metric}\t"
-        lines.append(f"{prefix}{ts}\t{value!r}\n")
-    return "".join(lines)
+        columns = series.get((device_id, metric))
+        if columns is None:
+            columns = series[device_id, metric] = ([], [])
+        columns[0].append(ts)
+        columns[1].append(value)
+    records = [_records(key, stamps, values) for key, (stamps, values) in series.items()]
+    return b"".join((_BINARY_HEADER, *records, _BINARY_TRAILER))
 
 
-def _copy(cursor: Any, table: str, payload: str) -> None:
-    with cursor.copy(f"COPY {table} (device_id, metric_name, ts, value) FROM STDIN") as copy:
+def _records(key: tuple[uuid.UUID, str], stamps: list[int], values: list[float]) -> bytes:
+    """One series' records: every field is a big-endian length, then the value."""
+    device_id, metric = key
+    name = metric.encode()
+    layout = np.dtype(
+        [("fields", ">i2"), ("id_size", ">i4"), ("id", "V16"), ("name_size", ">i4"),
+         ("name", f"S{len(name)}"), ("ts_size", ">i4"), ("ts", ">i8"),
+         ("value_size", ">i4"), ("value", ">f8")]
+    )  # fmt: skip
+    records = np.empty(len(stamps), layout)
+    records["fields"] = 4
+    records["id_size"], records["id"] = 16, np.void(device_id.bytes)
+    records["name_size"], records["name"] = len(name), name
+    records["ts_size"], records["ts"] = 8, stamps
+    records["value_size"], records["value"] = 8, values
+    return records.tobytes()
+
+
+def _copy(cursor: Any, table: str, payload: bytes) -> None:
+    columns = "(device_id, metric_name, ts, value)"
+    with cursor.copy(f"COPY {table} {columns} FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(payload)
 
 
-def _staged_upsert(raw: Any, payload: str) -> None:
+def _staged_upsert(raw: Any, payload: bytes) -> None:
     with raw.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage "
