@@ -11,8 +11,9 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import case, update
+from sqlalchemy import Table, bindparam, case, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from forewarn.db.models import MLModel
@@ -20,6 +21,20 @@ from forewarn.lifecycle.latency import LatencyBook, Tally, write_tallies
 from forewarn.observability.metrics import Metrics
 
 _LOGGER = logging.getLogger(__name__)
+_MODELS = cast(Table, MLModel.__table__)
+_COUNT_USAGE = (
+    update(_MODELS)
+    .where(_MODELS.c.id == bindparam("model_id"))
+    .values(
+        prediction_count=_MODELS.c.prediction_count + bindparam("p"),
+        anomaly_count=_MODELS.c.anomaly_count + bindparam("a"),
+        last_used_at=case(
+            (_MODELS.c.last_used_at.is_(None), bindparam("at")),
+            (_MODELS.c.last_used_at < bindparam("at"), bindparam("at")),
+            else_=_MODELS.c.last_used_at,
+        ),
+    )
+)
 
 
 @dataclass
@@ -88,20 +103,17 @@ class UsageTracker:
     def _write(self, pending: dict[uuid.UUID, _Pending], timings: dict[uuid.UUID, Tally]) -> None:
         with self._sessions() as session, session.begin():
             write_tallies(session, timings)
-            for model_id, entry in pending.items():
-                session.execute(
-                    update(MLModel)
-                    .where(MLModel.id == model_id)
-                    .values(
-                        prediction_count=MLModel.prediction_count + entry.predictions,
-                        anomaly_count=MLModel.anomaly_count + entry.anomalies,
-                        last_used_at=case(
-                            (MLModel.last_used_at.is_(None), entry.last_used_at),
-                            (MLModel.last_used_at < entry.last_used_at, entry.last_used_at),
-                            else_=MLModel.last_used_at,
-                        ),
-                    )
-                )
+            if pending:  # one statement, executed for every model (executemany)
+                params = [
+                    {
+                        "model_id": model_id,
+                        "p": e.predictions,
+                        "a": e.anomalies,
+                        "at": e.last_used_at,
+                    }
+                    for model_id, e in pending.items()
+                ]
+                session.connection().execute(_COUNT_USAGE, params)
 
     def _restore(self, pending: dict[uuid.UUID, _Pending]) -> None:
         for model_id, entry in pending.items():
