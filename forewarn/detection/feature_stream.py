@@ -40,6 +40,8 @@ class FeatureState:
         self._floor = floor
         self._size = max((h for _, h in self._plan), default=0) + 1
         self._ring = [0.0] * self._size
+        # The ring as an array, oldest first, as the last batch left it (None after a push).
+        self._ring_array: F64Array | None = None
         self._sums = {h: [0.0, 0.0] for k, h in self._plan if k == "zscore"}
         self._ranges: dict[int, tuple[_Window, _Window]] = {
             h: (deque(), deque()) for k, h in self._plan if k == "range"
@@ -90,6 +92,7 @@ class FeatureState:
             sums[0] += d - old
             sums[1] += d * d - old * old
         self._ring[n % self._size] = x
+        self._ring_array = None
         self._prev = x
         self._n = n + 1
 
@@ -103,6 +106,7 @@ class FeatureState:
         unchanged, last_change = unchanged_column(w, self._last_change)
         columns = [self._column(kind, h, w, sums, unchanged) for kind, h in self._plan]
         self._learn_many(w, sums, last_change)
+        self._ring_array = full[-self._size :]
         return columns
 
     def _column(
@@ -122,6 +126,12 @@ class FeatureState:
 
     def _history(self) -> F64Array:
         """The readings the ring still holds, oldest first."""
+        if self._ring_array is not None:  # consecutive batches: no list-to-array copy
+            return self._ring_array
+        return self.ring_history()
+
+    def ring_history(self) -> F64Array:
+        """The readings the ring holds, oldest first, read from the ring itself."""
         ring = np.array(self._ring, dtype=np.float64)
         return ring[: self._n] if self._n < self._size else np.roll(ring, -(self._n % self._size))
 
