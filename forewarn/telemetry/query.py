@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Integer, Select, String, Uuid, column, func, select, values
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from forewarn.db.models import Telemetry
@@ -108,35 +107,32 @@ def latest_before_each(
     """latest_before for many (device, metric, before_ms) at once, in one query per 1,000.
 
     A batch of ingested readings touches many series; one round trip for all of them
-    instead of one per series.
+    instead of one per series. Plain SQL: the statement changes with the batch, and
+    compiling it through SQLAlchemy cost more than running it (~7 ms for 90 series).
     """
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
     found: list[int | None] = []
     for start in range(0, len(wanted), _SERIES_PER_QUERY):
         chunk = wanted[start : start + _SERIES_PER_QUERY]
-        rows = session.execute(_latest_before_query(chunk)).all()
-        found.extend(None if ts is None else int(ts) for _, ts in sorted(rows))
+        params = [
+            value
+            for n, (device_id, metric, before) in enumerate(chunk)
+            for value in (n, device_id if postgres else device_id.hex, metric, before)
+        ]
+        rows = connection.exec_driver_sql(_latest_before_sql(len(chunk), postgres), tuple(params))
+        found.extend(None if ts is None else int(ts) for _, ts in sorted(rows.all()))
     return found
 
 
-def _latest_before_query(chunk: Sequence[tuple[uuid.UUID, str, int]]) -> Select[Any]:
-    columns = (column("n", Integer), column("device_id", Uuid), column("metric_name", String))
-    wanted = (
-        values(*columns, column("before_ms", BigInteger), name="wanted")
-        .data([(n, *item) for n, item in enumerate(chunk)])
-        .cte("wanted")
+def _latest_before_sql(rows: int, postgres: bool) -> str:
+    row = "(%s, %s::uuid, %s, %s::bigint)" if postgres else "(?, ?, ?, ?)"
+    return (
+        f"WITH wanted (n, device_id, metric_name, before_ms) AS (VALUES {', '.join([row] * rows)})"
+        " SELECT wanted.n, (SELECT t.ts FROM telemetry t WHERE t.device_id = wanted.device_id"
+        " AND t.metric_name = wanted.metric_name AND t.ts < wanted.before_ms"
+        " ORDER BY t.ts DESC LIMIT 1) FROM wanted"
     )
-    previous = (
-        select(Telemetry.ts)
-        .where(
-            Telemetry.device_id == wanted.c.device_id,
-            Telemetry.metric_name == wanted.c.metric_name,
-            Telemetry.ts < wanted.c.before_ms,
-        )
-        .order_by(Telemetry.ts.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return select(wanted.c.n, previous)
 
 
 def latest_ts(session: Session, device_id: uuid.UUID, metric_name: str) -> int | None:
