@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from forewarn.cli.common import configure_logging, console, err_console, load_settings, open_runtime
+from forewarn.cli.serving import tune_collector
 from forewarn.ingest.service import IngestService, IngestStats
 from forewarn.runtime import Runtime
 
@@ -36,6 +37,7 @@ def ingest(
 def run_until(runtime: Runtime, stop: threading.Event) -> IngestStats:
     """Run the ingest service until `stop` is set; commit, acknowledge and disconnect."""
     service = IngestService(runtime)
+    tune_collector()
     runtime.start()  # usage counters and the anomaly stream; no jobs are registered here
     service.start()
     config = service.consumer.config
