@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import service_url
+from tests.conftest import REQUIRE_SERVICES, service_url
 from tests.ingest.helpers import free_port, wait_until
 
 
@@ -22,6 +22,8 @@ class Broker:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
         if binary is None:
+            if REQUIRE_SERVICES:
+                pytest.fail("mosquitto is not installed but FOREWARN_TEST_REQUIRE_SERVICES=1")
             pytest.skip("mosquitto is not installed")
         self.binary = binary
         self.port = free_port()
