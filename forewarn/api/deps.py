@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from forewarn.runtime import Runtime
 from forewarn.security.principals import Principal
-from forewarn.security.ratelimit import RateLimiter
+from forewarn.security.ratelimit import RateLimiter, Verdict
 from forewarn.security.roles import Role
 from forewarn.security.tokens import TokenError
 
@@ -58,7 +59,26 @@ def client_address(request: Request) -> str:
 
 def enforce(limiter: RateLimiter, key: str) -> None:
     """Raise 429 with Retry-After when `key` is over its limit."""
-    verdict = limiter.hit(key)
+    _refuse_if_over(limiter.hit(key))
+
+
+async def hit(limiter: RateLimiter, key: str) -> Verdict:
+    """Count one request of `key`; a limiter that does I/O (Redis) runs off the event loop.
+
+    In-memory counting stays on the loop: the common case skips a thread-pool hop.
+    """
+    return await run_in_threadpool(limiter.hit, key) if limiter.blocking else limiter.hit(key)
+
+
+async def principal_of(runtime: Runtime, user_id: uuid.UUID) -> Principal | None:
+    """The user's cached role and activity, read from the database (off the loop) on a miss."""
+    found, principal = runtime.principals.cached(user_id)
+    if found:
+        return principal
+    return await run_in_threadpool(runtime.principals.load, user_id)
+
+
+def _refuse_if_over(verdict: Verdict) -> None:
     if not verdict.allowed:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -69,12 +89,7 @@ def enforce(limiter: RateLimiter, key: str) -> None:
 
 async def limit_ip(request: Request, runtime: RuntimeDep) -> None:
     """Per-client-address limit, applied to every route."""
-    # Async so the common in-memory case skips a thread-pool hop on every request.
-    limiter = runtime.limits.ip
-    if limiter.blocking:
-        await run_in_threadpool(enforce, limiter, client_address(request))
-    else:
-        enforce(limiter, client_address(request))
+    _refuse_if_over(await hit(runtime.limits.ip, client_address(request)))
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -94,14 +109,8 @@ async def current_user(
         claims = runtime.tokens.verify(credentials.credentials)
     except TokenError as err:
         raise unauthorized(str(err)) from err
-    limiter = runtime.limits.user
-    if limiter.blocking:
-        await run_in_threadpool(enforce, limiter, str(claims.user_id))
-    else:
-        enforce(limiter, str(claims.user_id))
-    found, principal = runtime.principals.cached(claims.user_id)
-    if not found:
-        principal = await run_in_threadpool(runtime.principals.load, claims.user_id)
+    _refuse_if_over(await hit(runtime.limits.user, str(claims.user_id)))
+    principal = await principal_of(runtime, claims.user_id)
     if principal is None or not principal.is_active:
         raise unauthorized("user is unknown or disabled")
     return principal

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
-from fastapi.concurrency import run_in_threadpool
 
+from forewarn.api.deps import hit, principal_of
 from forewarn.errors import InvalidInputError
 from forewarn.runtime import Runtime
 from forewarn.security.ratelimit import RateLimiter
-from forewarn.security.tokens import TokenError, verify_token
+from forewarn.security.tokens import TokenError
 from forewarn.stream.bus import Subscription
 from forewarn.stream.events import StreamFilter, parse_filter
 
@@ -101,20 +101,18 @@ async def _authenticate(websocket: WebSocket, runtime: Runtime) -> datetime:
     if token is None:
         raise Refused(POLICY_VIOLATION, "not authenticated: pass ?token= or Authorization: Bearer")
     try:
-        claims = verify_token(runtime.secret, token)
+        claims = runtime.tokens.verify(token)
     except TokenError as err:
         raise Refused(POLICY_VIOLATION, str(err)) from err
     await _enforce(runtime.limits.user, str(claims.user_id))
-    found, principal = runtime.principals.cached(claims.user_id)
-    if not found:
-        principal = await run_in_threadpool(runtime.principals.load, claims.user_id)
+    principal = await principal_of(runtime, claims.user_id)
     if principal is None or not principal.is_active:
         raise Refused(POLICY_VIOLATION, "user is unknown or disabled")
     return claims.expires_at  # every role may read the stream
 
 
 async def _enforce(limiter: RateLimiter, key: str) -> None:
-    verdict = await run_in_threadpool(limiter.hit, key) if limiter.blocking else limiter.hit(key)
+    verdict = await hit(limiter, key)
     if not verdict.allowed:
         raise Refused(TRY_AGAIN_LATER, f"rate limit exceeded; retry in {verdict.retry_after_s} s")
 
