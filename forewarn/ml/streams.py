@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from forewarn.detection.base import BatchStream, Detector, F64Array, I64Array, Stream
 from forewarn.ml.registry import ActiveModel
-from forewarn.telemetry.query import latest_before, read_aligned
+from forewarn.telemetry.query import latest_before_each, read_aligned
 
 REPLAY_LIMIT_ROWS = 100_000  # beyond this, prime on the recent past instead of replaying
 
@@ -87,9 +87,8 @@ class StreamStore:
 
 def _previous_ts(session: Session, model: ActiveModel, ts_ms: int) -> int | None:
     # Device-level models read aligned rows; the least recent metric bounds them.
-    return combine_previous(
-        [latest_before(session, model.device_id, m, ts_ms) for m in model.metrics]
-    )
+    wanted = [(model.device_id, metric, ts_ms) for metric in model.metrics]
+    return combine_previous(latest_before_each(session, wanted))
 
 
 def combine_previous(found: list[int | None]) -> int | None:

@@ -126,6 +126,8 @@ def latest_before_each(
 
 
 def _latest_before_sql(rows: int, postgres: bool) -> str:
+    # ORDER BY ... LIMIT 1 reads one index entry; max() may aggregate the whole series when
+    # the planner's statistics are stale (seen on PostgreSQL: 1.5 ms at 5,000 rows, growing).
     row = "(%s, %s::uuid, %s, %s::bigint)" if postgres else "(?, ?, ?, ?)"
     return (
         f"WITH wanted (n, device_id, metric_name, before_ms) AS (VALUES {', '.join([row] * rows)})"
@@ -171,17 +173,4 @@ def latest_before(
     session: Session, device_id: uuid.UUID, metric_name: str, before_ms: int
 ) -> int | None:
     """Time of the newest reading of a series strictly before `before_ms`, if any."""
-    # ORDER BY ... LIMIT 1 reads one index entry; max() may aggregate the whole series when
-    # the planner's statistics are stale (seen on PostgreSQL: 1.5 ms at 5,000 rows, growing).
-    query = (
-        select(Telemetry.ts)
-        .where(
-            Telemetry.device_id == device_id,
-            Telemetry.metric_name == metric_name,
-            Telemetry.ts < before_ms,
-        )
-        .order_by(Telemetry.ts.desc())
-        .limit(1)
-    )
-    value = session.scalar(query)
-    return int(value) if value is not None else None
+    return latest_before_each(session, [(device_id, metric_name, before_ms)])[0]
