@@ -26,7 +26,7 @@ from forewarn.ingest.mqtt import AckToken
 from forewarn.ingest.payloads import Accepted, Refusal
 from forewarn.ml.live import score_ingested_devices
 from forewarn.runtime import Runtime
-from forewarn.telemetry.store import Row, write_rows
+from forewarn.telemetry.store import Row, dedupe, storing
 
 _LOGGER = logging.getLogger(__name__)
 _TRANSIENT = (
@@ -130,11 +130,12 @@ class BatchWriter:
         runtime = self._runtime
         with runtime.sessions() as session:
             by_device, letters = self._sort(session, batch)
-            rows = [row for rows in by_device.values() for row in rows]
-            written = write_rows(session.connection(), rows)
+            rows = dedupe(row for rows in by_device.values() for row in rows)
+            stored = storing(session.connection(), rows, unique=True)
             scored, flagged = score_ingested_devices(
-                session, runtime.registry, runtime.scorer, by_device
+                session, runtime.registry, runtime.scorer, by_device, stored
             )
+            written = len(rows)
             insert_dead_letters(session, letters)
             session.commit()
         return BatchResult(written, scored, flagged, letters)

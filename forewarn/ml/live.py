@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 
 from sqlalchemy.orm import Session
 
 from forewarn.ml.registry import ActiveModel, ModelRegistry
-from forewarn.ml.scoring import Scorer, Value
+from forewarn.ml.scoring import Scorer, Value, Work
 from forewarn.ml.streams import Previous, combine_previous
 from forewarn.telemetry.query import latest_before_each
 from forewarn.telemetry.store import Row
@@ -21,9 +22,10 @@ def score_ingested(
     scorer: Scorer,
     device_id: uuid.UUID,
     rows: Sequence[Row],
+    during: AbstractContextManager[object] | None = None,
 ) -> tuple[int, int]:
-    """Score stored-but-uncommitted rows; returns (readings scored, anomalies found)."""
-    return score_ingested_devices(session, registry, scorer, {device_id: rows})
+    """Score a device's new rows; returns (readings scored, anomalies found)."""
+    return score_ingested_devices(session, registry, scorer, {device_id: rows}, during)
 
 
 def score_ingested_devices(
@@ -31,20 +33,24 @@ def score_ingested_devices(
     registry: ModelRegistry,
     scorer: Scorer,
     by_device: Mapping[uuid.UUID, Sequence[Row]],
+    during: AbstractContextManager[object] | None = None,
 ) -> tuple[int, int]:
-    """score_ingested for many devices, with one query for where every stream must stand."""
+    """score_ingested for many devices, with one query for where every stream must stand.
+
+    The rows are stored by the caller, before this call or by `during` (see `Scorer.score_many`).
+    """
     work = [
         (model, _model_readings(model, _by_metric(rows)))
         for device_id, rows in by_device.items()
         for model in registry.device_models(session, device_id)
     ]
     work = [(model, readings) for model, readings in work if readings]
-    scored = flagged = 0
-    for (model, readings), previous in zip(work, _previous(session, work), strict=True):
-        verdicts = scorer.score_series(session, model, readings, previous)
-        scored += len(verdicts)
-        flagged += sum(v.is_anomaly for v in verdicts)
-    return scored, flagged
+    jobs = [
+        Work(model, readings, previous)
+        for (model, readings), previous in zip(work, _previous(session, work), strict=True)
+    ]
+    verdicts = scorer.score_many(session, jobs, during)
+    return sum(map(len, verdicts)), sum(v.is_anomaly for series in verdicts for v in series)
 
 
 def _by_metric(rows: Sequence[Row]) -> dict[str, dict[int, float]]:

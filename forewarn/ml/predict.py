@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from forewarn.errors import InvalidInputError
 from forewarn.ml.registry import ActiveModel, ModelRegistry
-from forewarn.ml.scoring import Scorer, Value, Verdict
+from forewarn.ml.scoring import Scorer, Value, Verdict, Work
 from forewarn.ml.streams import Previous
-from forewarn.telemetry.store import Row, upsert_with_previous, write_rows
+from forewarn.telemetry.store import Row, storing, upsert_with_previous
 
 Loc = tuple[str | int, ...]
 
@@ -69,21 +68,35 @@ def predict(
 ) -> list[SeriesOut]:
     """All or nothing: every reading is stored and scored in one transaction."""
     models = [registry.active(session, s.device_id, s.metric_name) for s in batch]
+    _check_each_model_once(batch, models)
     prepared = [_prepare(s, m) for s, m in zip(batch, models, strict=True)]
-    previous = _store(session.connection(), prepared)
-    results = [_score(session, scorer, p, previous) for p in prepared]
-    session.commit()
-    return results
-
-
-def _store(connection: Connection, prepared: list[_Prepared]) -> Previous | None:
-    """Write the readings; a single reading on PostgreSQL also learns its predecessor."""
+    connection = session.connection()
     rows = [row for p in prepared for row in p.rows]
     if len(rows) == 1 and connection.dialect.name == "postgresql":
-        return Previous(upsert_with_previous(connection, rows[0]))
-    # Times are distinct within each series (checked), so the rows need no de-duplication.
-    write_rows(connection, rows, unique=True)
-    return None
+        # A single reading on PostgreSQL learns its predecessor while it is stored.
+        (only,) = prepared
+        with scorer.holding([only.model]):
+            previous = Previous(upsert_with_previous(connection, rows[0]))
+            verdicts = scorer.score_many(session, [Work(only.model, only.inputs, previous)])
+    else:
+        # Times are distinct within a series (checked); only two series of one device (a
+        # metric's model and a device-level one) can share rows.
+        stored = storing(connection, rows, unique=len(prepared) == 1)
+        work = [Work(p.model, p.inputs) for p in prepared]
+        verdicts = scorer.score_many(session, work, during=stored)
+    session.commit()
+    return [_in_request_order(p, v) for p, v in zip(prepared, verdicts, strict=True)]
+
+
+def _check_each_model_once(batch: Sequence[SeriesIn], models: list[ActiveModel]) -> None:
+    first: dict[uuid.UUID, int] = {}
+    for index, model in enumerate(models):
+        earlier = first.setdefault(model.id, index)
+        if earlier != index:
+            raise InvalidInputError(
+                batch[index].readings[0].where,
+                f"this series was already given at position {earlier}; send each series once",
+            )
 
 
 @dataclass(frozen=True)
@@ -140,10 +153,7 @@ def _vector(model: ActiveModel, reading: ReadingIn) -> list[float]:
     return [float(reading.value[m]) for m in model.metrics]
 
 
-def _score(
-    session: Session, scorer: Scorer, prepared: _Prepared, previous: Previous | None
-) -> SeriesOut:
-    in_time_order = scorer.score_series(session, prepared.model, prepared.inputs, previous)
+def _in_request_order(prepared: _Prepared, in_time_order: list[Verdict]) -> SeriesOut:
     verdicts: list[Verdict] = [in_time_order[0]] * len(in_time_order)
     for position, verdict in zip(prepared.order, in_time_order, strict=True):
         verdicts[position] = verdict

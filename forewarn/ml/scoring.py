@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert
+from psycopg.types.json import Json
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
 from forewarn.db.models import AnomalyDetection
@@ -39,6 +41,15 @@ class Verdict(NamedTuple):
     explanation: dict[str, Any] | None
 
 
+class Work(NamedTuple):
+    """Readings of one model's series, sorted by time, and the stored reading before them
+    when the caller read it."""
+
+    model: ActiveModel
+    readings: Sequence[tuple[int, Value]]
+    previous: Previous | None = None
+
+
 class Scorer:
     """Scores readings through per-model streams; anomalies go into the caller's transaction."""
 
@@ -67,31 +78,79 @@ class Scorer:
         The model's usage counts them when that commit happens (not if it rolls back).
         `previous` is the stored reading before the first one, when the caller read it.
         """
-        if not readings:
-            return []
-        started = time.perf_counter()
-        detector = self._registry.detector(model)
-        # One request at a time moves a model's stream; a failure leaves no half-moved stream.
-        with self._streams.lock(model.id):
-            stream = self._streams.stream_for(session, model, detector, readings[0][0], previous)
+        return self.score_many(session, [Work(model, readings, previous)])[0]
+
+    def score_many(
+        self,
+        session: Session,
+        work: Sequence[Work],
+        during: AbstractContextManager[object] | None = None,
+    ) -> list[list[Verdict]]:
+        """Score the readings of several models (each model once) in one transaction.
+
+        Each stream is positioned first (that may read the database); then `during` is
+        entered and the readings are scored in memory, so the database can store them
+        meanwhile (see `telemetry.store.storing`: the connection is off limits inside);
+        anomalies are added once `during` has exited.
+        """
+        if len({w.model.id for w in work}) != len(work):
+            raise ValueError("score_many takes each model once")
+        # Readings are written while the locks are held (in `during`): whoever writes
+        # readings before scoring them must take the locks first (`holding`), or two
+        # requests for one series could each wait for the other.
+        with self._streams.holding(w.model.id for w in work):
             try:
-                verdicts = _verdicts(stream, readings, model.threshold)
-            except BaseException:
-                self._streams.forget(model.id)
+                results = self._score_locked(session, work, during or nullcontext())
+            except BaseException:  # a failure leaves no half-moved stream
+                for w in work:
+                    self._streams.forget(w.model.id)
                 raise
-            self._streams.advanced(model.id, stream, readings[-1][0])
-        timing = (time.perf_counter() - started, readings[0][0], readings[-1][0])
-        stored = _store_anomalies(session, model, readings, verdicts)
+        stored = _store_anomalies(session, work, [verdicts for verdicts, _ in results])
         if stored and self._on_anomalies is not None:
             on_commit(session, stored, self._on_anomalies)
-        flagged_count = sum(v.is_anomaly for v in verdicts)
-        usage = (model.id, len(verdicts), flagged_count, utcnow(), timing)
-        on_commit(session, [usage], self._record_usage)
-        return verdicts
+        at = utcnow()
+        usage = [
+            (w.model.id, len(verdicts), sum(v.is_anomaly for v in verdicts), at, timing)
+            for w, (verdicts, timing) in zip(work, results, strict=True)
+            if w.readings
+        ]
+        on_commit(session, usage, self._record_usage)
+        return [verdicts for verdicts, _ in results]
+
+    def _score_locked(
+        self, session: Session, work: Sequence[Work], during: AbstractContextManager[object]
+    ) -> list[tuple[list[Verdict], tuple[float, int, int]]]:
+        streams = [
+            self._streams.stream_for(
+                session, w.model, self._registry.detector(w.model), w.readings[0][0], w.previous
+            )
+            if w.readings
+            else None
+            for w in work
+        ]
+        results: list[tuple[list[Verdict], tuple[float, int, int]]] = []
+        with during:
+            for w, stream in zip(work, streams, strict=True):
+                if stream is None:
+                    results.append(([], (0.0, 0, 0)))
+                    continue
+                started = time.perf_counter()
+                verdicts = _verdicts(stream, w.readings, w.model.threshold)
+                timing = (time.perf_counter() - started, w.readings[0][0], w.readings[-1][0])
+                results.append((verdicts, timing))
+        for w, stream in zip(work, streams, strict=True):
+            if stream is not None:
+                self._streams.advanced(w.model.id, stream, w.readings[-1][0])
+        return results
 
     def _record_usage(self, usages: list[_Usage]) -> None:
         for model_id, predictions, anomalies, at, timing in usages:
             self._usage.record(model_id, predictions, anomalies, at, timing)
+
+    def holding(self, models: Sequence[ActiveModel]) -> AbstractContextManager[None]:
+        """Hold the streams of `models` (for a caller that writes readings, then scores
+        them with `score_many`, in one transaction)."""
+        return self._streams.holding(m.id for m in models)
 
     def forget(self, model_id: uuid.UUID) -> None:
         """Drop the in-memory state of a model."""
@@ -123,20 +182,43 @@ def _verdict(stream: Stream, ts: int, value: Value, threshold: float) -> Verdict
 
 
 def _store_anomalies(
-    session: Session,
-    model: ActiveModel,
-    readings: Sequence[tuple[int, Value]],
-    verdicts: Sequence[Verdict],
+    session: Session, work: Sequence[Work], verdicts: Sequence[Sequence[Verdict]]
 ) -> list[dict[str, Any]]:
     at = utcnow()
     rows = [
-        _anomaly_row(model, value, verdict, at)
-        for (_, value), verdict in zip(readings, verdicts, strict=True)
+        _anomaly_row(w.model, value, verdict, at)
+        for w, series in zip(work, verdicts, strict=True)
+        for (_, value), verdict in zip(w.readings, series, strict=True)
         if verdict.is_anomaly
     ]
-    if rows:
+    if not rows:
+        return rows
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        _copy_anomalies(connection, rows)
+    else:
         session.execute(insert(AnomalyDetection), rows)
     return rows
+
+
+_ANOMALY_COLUMNS = (
+    "id", "model_id", "device_id", "metric_name", "value", "anomaly_score", "threshold", "ts",
+    "detected_at", "explanation",
+)  # fmt: skip
+
+
+def _copy_anomalies(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY, not an insert per row (a batch can flag thousands of readings)."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    statement = f"COPY anomaly_detections ({', '.join(_ANOMALY_COLUMNS)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            explanation = row["explanation"]
+            copy.write_row(
+                [*(row[c] for c in _ANOMALY_COLUMNS[:-1]),
+                 None if explanation is None else Json(explanation)]
+            )  # fmt: skip
 
 
 def _anomaly_row(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +46,22 @@ class StreamStore:
         self._entries: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
         self._max = max_streams
         self._lock = threading.Lock()
-        self._model_locks: dict[uuid.UUID, threading.Lock] = {}
+        self._model_locks: dict[uuid.UUID, threading.RLock] = {}
 
-    def lock(self, model_id: uuid.UUID) -> threading.Lock:
-        """The lock that serialises scoring with one model's stream."""
+    def lock(self, model_id: uuid.UUID) -> threading.RLock:
+        """The lock that serialises scoring with one model's stream (re-entrant: a caller
+        may take it before writing the readings it then scores)."""
         with self._lock:
-            return self._model_locks.setdefault(model_id, threading.Lock())
+            return self._model_locks.setdefault(model_id, threading.RLock())
+
+    @contextmanager
+    def holding(self, model_ids: Iterable[uuid.UUID]) -> Iterator[None]:
+        """Hold the locks of several models, always taken in the same (sorted) order so
+        that two holders of overlapping sets cannot each wait for the other."""
+        with ExitStack() as held:
+            for model_id in sorted(set(model_ids)):
+                held.enter_context(self.lock(model_id))
+            yield
 
     def stream_for(
         self,

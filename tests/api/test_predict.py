@@ -13,11 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
+from forewarn.telemetry.store import OVERLAP_MIN_ROWS
 from tests.api.helpers import (
     FOREST,
     HOUR_MS,
@@ -500,3 +502,53 @@ def test_batch_stores_the_anomalies_it_finds(
     assert to_ms(anomalies(client, admin, metric_name="humidity")["data"][0]["ts"]) == (
         T0 - 2 * HOUR_MS
     )
+
+
+def test_a_series_given_twice_is_422_and_writes_nothing(
+    client: TestClient, admin: Headers, device: str, model: dict[str, Any], runtime: Runtime
+) -> None:
+    stamps = hours_after_t0(4)
+    series = [
+        {"device_id": device, "metric_name": "temperature", "values": [NORMAL, HOT],
+         "timestamps": stamps[:2]},
+        {"device_id": device, "metric_name": "temperature", "values": [COLD, NORMAL],
+         "timestamps": stamps[2:]},
+    ]  # fmt: skip
+    before = row_counts(runtime)
+    response = batch(client, admin, series=series)
+    assert locs(response) == [["body", "series", 1]]
+    assert "already given at position 0" in messages(response)
+    assert row_counts(runtime) == before
+
+
+def test_a_large_batch_stores_every_reading_and_anomaly_with_its_explanation(
+    client: TestClient, admin: Headers, three_series: list[tuple[str, str, str]], runtime: Runtime
+) -> None:
+    # Large enough for PostgreSQL to store the readings while they are scored.
+    n = OVERLAP_MIN_ROWS + 100
+    rng = np.random.default_rng(5)
+    values = np.round(rng.normal(25.0, 0.5, n), 2)
+    hot = rng.choice(n, 12, replace=False)
+    values[hot] = HOT
+    series = [
+        {"device_id": d, "metric_name": m, "values": values.tolist(),
+         "timestamps": hours_after_t0(n)}
+        for d, m, _ in three_series
+    ]  # fmt: skip
+    before = row_counts(runtime)
+    response = batch(client, admin, series=series)
+    assert response.status_code == 200, response.text
+    answers = response.json()["series"]
+    assert row_counts(runtime)["telemetry"] == before["telemetry"] + 3 * n
+    for (device, metric, model_id), answer in zip(three_series, answers, strict=True):
+        flagged = {i for i, flag in enumerate(answer["is_anomaly"]) if flag}
+        assert set(hot.tolist()) <= flagged
+        page = anomalies(client, admin, device_id=device, metric_name=metric, limit=1000)
+        assert page["count"] == len(flagged)
+        stamps = hours_after_t0(n)
+        expected = {stamps[i]: i for i in flagged}
+        for stored in page["data"]:
+            i = expected[to_ms(stored["ts"])]
+            assert stored["model_id"] == model_id and stored["value"] == values[i]
+            assert stored["anomaly_score"] == answer["anomaly_scores"][i]
+            assert stored["explanation"] == answer["explanations"][i] is not None

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, func, select
 
 from forewarn.db.models import Telemetry
+from forewarn.errors import NotFoundError
 from forewarn.runtime import Runtime
 from forewarn.schemas.devices import DeviceCreate
-from forewarn.services.devices import create_device
+from forewarn.services.devices import create_device, delete_device
 from forewarn.telemetry.query import latest_before, latest_before_each
-from forewarn.telemetry.store import Row, dedupe, upsert_with_previous, write_rows
+from forewarn.telemetry.store import (
+    OVERLAP_MIN_ROWS,
+    Row,
+    dedupe,
+    storing,
+    upsert_with_previous,
+    write_rows,
+)
 
 T0 = 1_730_000_000_000
 DEVICE_A = uuid.UUID("00000000-0000-4000-8000-00000000000a")
@@ -159,6 +168,103 @@ def test_successive_large_writes_on_one_connection_do_not_mix(
         with conn.begin():
             assert write_rows(conn, first[:100]) == 100  # stage reused after a commit
     assert stored(runtime) == as_dict(first) | as_dict(second)
+
+
+# ---- storing: the write overlapped with the caller's work --------------------------------
+
+BIG = OVERLAP_MIN_ROWS + 500  # PostgreSQL copies this many from a helper thread
+
+
+def _busy() -> int:
+    """CPU work standing in for scoring while the rows are copied."""
+    return sum(i * i for i in range(50_000))
+
+
+@pytest.mark.parametrize("n", [10, BIG])
+def test_storing_has_the_rows_written_when_the_block_ends(
+    runtime: Runtime, device_id: uuid.UUID, n: int
+) -> None:
+    rows = _rows(device_id, n)
+    with runtime.engine.begin() as conn:
+        with storing(conn, rows) as count:
+            assert _busy() > 0
+        assert count == n
+        # The same connection goes on in the same transaction.
+        assert conn.execute(select(func.count()).select_from(Telemetry)).scalar_one() == n
+    assert stored(runtime) == as_dict(rows)
+
+
+@pytest.mark.parametrize("n", [10, BIG])
+def test_storing_upserts_readings_stored_before(
+    runtime: Runtime, device_id: uuid.UUID, n: int
+) -> None:
+    first = _rows(device_id, n)
+    with runtime.engine.begin() as conn:
+        write_rows(conn, first[: n // 2])
+    again = _rows(device_id, n, offset=7.0)
+    with runtime.engine.begin() as conn, storing(conn, again + again[:3]) as count:
+        _busy()
+    assert count == n
+    assert stored(runtime) == as_dict(again)
+
+
+@pytest.mark.parametrize("n", [10, BIG])
+def test_a_failing_block_stores_nothing_and_the_connection_goes_on(
+    runtime: Runtime, device_id: uuid.UUID, n: int
+) -> None:
+    with runtime.engine.connect() as conn:
+        transaction = conn.begin()
+        with pytest.raises(ZeroDivisionError), storing(conn, _rows(device_id, n)):
+            _ = 1 / 0
+        transaction.rollback()
+        assert stored(runtime) == {}
+        rows = _rows(device_id, n, offset=3.0)
+        with conn.begin(), storing(conn, rows):
+            pass
+    assert stored(runtime) == as_dict(rows)
+
+
+@pytest.mark.parametrize("n", [1, 10, BIG])
+def test_readings_of_an_unregistered_device_are_refused(
+    runtime: Runtime, device_id: uuid.UUID, n: int
+) -> None:
+    unregistered = uuid.UUID("00000000-0000-4000-8000-0000000000ff")
+    mixed = _rows(device_id, n) + _rows(unregistered, n)
+    for write in (
+        lambda conn: write_rows(conn, mixed),
+        lambda conn: storing(conn, mixed).__enter__(),
+    ):
+        with pytest.raises(NotFoundError) as refused, runtime.engine.begin() as conn:
+            write(conn)
+        assert refused.value.ident == unregistered
+    if runtime.engine.dialect.name == "postgresql":
+        with pytest.raises(NotFoundError), runtime.engine.begin() as conn:
+            upsert_with_previous(conn, _rows(unregistered, 1)[0])
+    assert stored(runtime) == {}
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite: one writer
+def test_deleting_a_device_waits_for_its_readings_in_flight_and_deletes_them(
+    runtime: Runtime, device_id: uuid.UUID
+) -> None:
+    with runtime.sessions() as session:
+        kept = create_device(session, DeviceCreate(name="Kept", type="press")).id
+    deleted = threading.Event()
+
+    def delete() -> None:
+        with runtime.sessions() as session:
+            delete_device(session, device_id)
+        deleted.set()
+
+    with runtime.engine.connect() as conn, conn.begin():
+        write_rows(conn, _rows(device_id, BIG) + _rows(kept, 5))
+        deleter = threading.Thread(target=delete)
+        deleter.start()
+        # The delete waits for this transaction (its KEY SHARE lock on the device row).
+        assert not deleted.wait(0.5)
+    deleter.join(10)
+    assert deleted.is_set()
+    assert stored(runtime) == as_dict(_rows(kept, 5))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from forewarn.schemas.telemetry import (
 )
 from forewarn.services.devices import get_device
 from forewarn.telemetry.query import RangeQuery, read_buckets, read_points
-from forewarn.telemetry.store import Row, dedupe, write_rows
+from forewarn.telemetry.store import Row, dedupe, storing
 
 router = APIRouter(prefix="/devices/{device_id}/telemetry", tags=["telemetry"])
 
@@ -72,8 +72,11 @@ def ingest(
         raise InvalidInputError(("body",), f"batch has {len(readings)} readings; limit is {limit}")
     get_device(session, device_id)
     rows = dedupe(_to_rows(device_id, readings))
-    written = write_rows(session.connection(), rows, unique=True)
-    scored, flagged = score_ingested(session, runtime.registry, runtime.scorer, device_id, rows)
+    stored = storing(session.connection(), rows, unique=True)
+    scored, flagged = score_ingested(
+        session, runtime.registry, runtime.scorer, device_id, rows, stored
+    )
+    written = len(rows)
     session.commit()
     runtime.metrics.readings_ingested.labels(transport="http").inc(written)
     return IngestResult(device_id=device_id, readings=written, scored=scored, anomalies=flagged)
