@@ -56,13 +56,15 @@ class Device(Base):
 
 
 class Telemetry(Base):
-    """One reading: the primary key is also the (device, metric, time range) index."""
+    """One reading: the primary key is also the (device, metric, time range) index.
+
+    No foreign key to devices (PostgreSQL would check it once per row): `telemetry.store`
+    checks the devices of each write once, and `delete_device` deletes their readings.
+    """
 
     __tablename__ = "telemetry"
 
-    device_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
-    )
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     metric_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     value: Mapped[float] = mapped_column(Float)

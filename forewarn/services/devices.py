@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from forewarn.db.models import Device
+from forewarn.db.models import Device, Telemetry
 from forewarn.errors import NotFoundError
 from forewarn.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
 
@@ -68,6 +68,13 @@ def update_device(session: Session, device_id: uuid.UUID, data: DeviceUpdate) ->
 
 
 def delete_device(session: Session, device_id: uuid.UUID) -> None:
-    """Remove a device with its telemetry, models and anomalies."""
+    """Remove a device with its telemetry, models and anomalies.
+
+    The device row goes first: on PostgreSQL that waits for transactions still writing its
+    readings (they hold KEY SHARE locks on it, see `telemetry.store`), so the telemetry
+    deleted next includes theirs. Models and anomalies follow by foreign-key cascade.
+    """
     session.delete(get_device(session, device_id))
+    session.flush()
+    session.execute(delete(Telemetry).where(Telemetry.device_id == device_id))
     session.commit()
