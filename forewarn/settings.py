@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     mqtt_session_expiry_s: Annotated[int, Field(ge=0, le=4_294_967_295)] = 7 * 24 * 3600
     mqtt_keepalive_s: Annotated[int, Field(ge=5, le=65_535)] = 30
     ingest_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
-    ingest_batch_latency_ms: Annotated[int, Field(ge=1, le=60_000)] = 50
+    ingest_batch_latency_ms: Annotated[int, Field(ge=1, le=60_000)] = 20
     ingest_max_pending: Annotated[int, Field(ge=1, le=65_535)] = 10_000
     ingest_max_payload_bytes: Annotated[int, Field(ge=64, le=16 * 1024 * 1024)] = 64 * 1024
 
