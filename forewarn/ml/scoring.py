@@ -120,28 +120,31 @@ class Scorer:
     def _score_locked(
         self, session: Session, work: Sequence[Work], during: AbstractContextManager[object]
     ) -> list[tuple[list[Verdict], tuple[float, int, int]]]:
-        streams = [
-            self._streams.stream_for(
-                session, w.model, self._registry.detector(w.model), w.readings[0][0], w.previous
-            )
-            if w.readings
-            else None
-            for w in work
-        ]
+        """Verdicts and (seconds, first ts, last ts) per model; the seconds count positioning
+        the stream (a rebuild, after a restart) and scoring, not the wait for the writes."""
+        positioned: list[tuple[Stream | None, float]] = []
+        for w in work:
+            started = time.perf_counter()
+            stream = self._stream(session, w) if w.readings else None
+            positioned.append((stream, time.perf_counter() - started))
         results: list[tuple[list[Verdict], tuple[float, int, int]]] = []
         with during:
-            for w, stream in zip(work, streams, strict=True):
+            for w, (stream, seconds) in zip(work, positioned, strict=True):
                 if stream is None:
                     results.append(([], (0.0, 0, 0)))
                     continue
                 started = time.perf_counter()
                 verdicts = _verdicts(stream, w.readings, w.model.threshold)
-                timing = (time.perf_counter() - started, w.readings[0][0], w.readings[-1][0])
-                results.append((verdicts, timing))
-        for w, stream in zip(work, streams, strict=True):
+                seconds += time.perf_counter() - started
+                results.append((verdicts, (seconds, w.readings[0][0], w.readings[-1][0])))
+        for w, (stream, _) in zip(work, positioned, strict=True):
             if stream is not None:
                 self._streams.advanced(w.model.id, stream, w.readings[-1][0])
         return results
+
+    def _stream(self, session: Session, w: Work) -> Stream:
+        detector = self._registry.detector(w.model)
+        return self._streams.stream_for(session, w.model, detector, w.readings[0][0], w.previous)
 
     def _record_usage(self, usages: list[_Usage]) -> None:
         for model_id, predictions, anomalies, at, timing in usages:
