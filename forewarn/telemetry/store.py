@@ -111,10 +111,22 @@ def storing(connection: Connection, rows: Sequence[Row], *, unique: bool = False
     if connection.dialect.name != "postgresql" or len(distinct) < OVERLAP_MIN_ROWS:
         yield write_rows(connection, distinct, unique=True)
         return
+    _lock_devices(connection, distinct)
+    with _copying(connection, distinct):
+        yield len(distinct)
+
+
+@contextmanager
+def _copying(connection: Connection, rows: list[Row]) -> Iterator[None]:
+    """COPY the rows from a helper thread while the caller's block runs.
+
+    New readings are the common case: a plain COPY is the fastest path. Re-sent readings
+    make it fail on the primary key; a savepoint undoes that attempt alone, and they are
+    upserted through a stage instead.
+    """
     raw = connection.connection.driver_connection
     assert raw is not None
-    _lock_devices(connection, distinct)
-    payload = _copy_binary(distinct)
+    payload = _copy_binary(rows)
     savepoint = connection.begin_nested()
     failures: list[BaseException] = []
     copier = threading.Thread(
@@ -122,7 +134,7 @@ def storing(connection: Connection, rows: Sequence[Row], *, unique: bool = False
     )
     copier.start()
     try:
-        yield len(distinct)
+        yield
     except BaseException:
         copier.join()
         savepoint.rollback()
@@ -134,7 +146,7 @@ def storing(connection: Connection, rows: Sequence[Row], *, unique: bool = False
     savepoint.rollback()
     if not isinstance(failures[0], UniqueViolation):
         raise failures[0]
-    _staged_upsert(raw, payload)  # some rows were stored before: upsert them all
+    _staged_upsert(raw, payload)
 
 
 def _copy_catching(raw: Any, payload: bytes, failures: list[BaseException]) -> None:
@@ -164,16 +176,8 @@ def _copy_upsert(connection: Connection, rows: list[Row]) -> None:
     if len(rows) < 64:
         _pg_small_upsert(connection, rows)
         return
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    payload = _copy_binary(rows)
-    # New readings are the common case: a plain COPY is the fastest path. Re-sent readings
-    # make it fail on the primary key; the savepoint undoes that attempt alone.
-    try:
-        with connection.begin_nested(), raw.cursor() as cursor:
-            _copy(cursor, "telemetry", payload)
-    except UniqueViolation:
-        _staged_upsert(raw, payload)
+    with _copying(connection, rows):
+        pass
 
 
 # PostgreSQL's binary COPY format: a header, fixed-layout records per series, a trailer.
