@@ -1,14 +1,16 @@
-"""Measure ack-after-commit throughput of the ingest service (a script, not a test).
+"""Ack-after-commit throughput of the ingest service alone (no models: transport, batching, COPY).
 
 A private Mosquitto (unlimited queue) on a free port; `--devices` registered devices in a
-throw-away PostgreSQL database; `mosquitto_pub -l` (C, one process per device) publishes
-`--messages` QoS 1 messages of `--readings` values each. Without `--live` the messages are
-queued in the broker first and then drained (pure consumer speed); with `--live` the consumer
-runs while they are published. Prints messages/s and readings/s from the first message to the
-last acknowledgement. No models are trained: this measures transport, batching and COPY.
+throw-away database (SQLite by default, PostgreSQL with --database-url); `mosquitto_pub -l`
+(C, one process per device) publishes `--messages` QoS 1 messages of `--readings` values each.
+Without `--live` the messages are queued in the broker first and then drained (pure consumer
+speed); with `--live` the consumer runs while they are published. Prints messages/s and
+readings/s from the first message to the last acknowledgement.
 
-Run: .venv/bin/python -m tests.ingest.drain_rate [--messages 50000] [--readings 1]
+Run: .venv/bin/python benchmarks/bench_drain.py [--messages 50000] [--readings 1]
      [--window 10000] [--live] [--database-url postgresql://postgres@127.0.0.1:5432/test]
+
+Exits 0 whatever the figures.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import text
+from _mqtt_stack import private_broker
+from _server import _throwaway_database
 
-from forewarn.db.engine import make_engine
 from forewarn.ingest.service import IngestService
 from forewarn.runtime import build_runtime
+from forewarn.schemas.devices import DeviceCreate
+from forewarn.services.devices import create_device
 from forewarn.settings import Settings
-from tests.ingest.faults import Broker
-from tests.ingest.helpers import add_device
 
 
 def _arguments() -> argparse.Namespace:
@@ -40,20 +42,20 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--devices", type=int, default=10)
     parser.add_argument("--live", action="store_true", help="consume while publishing")
     parser.add_argument(
-        "--database-url", default="postgresql://postgres@127.0.0.1:5432/test", help="admin URL"
+        "--database-url", help="PostgreSQL server URL (a throw-away database is created on it)"
     )
     return parser.parse_args()
 
 
 def _publish(
-    broker: Broker, topic: str, first: int, count: int, readings: int
+    port: int, topic: str, first: int, count: int, readings: int
 ) -> subprocess.Popen[bytes]:
     start = int(time.time() * 1000) - 10 * 86_400_000
     lines = (
         json.dumps({"ts": start + i, "values": {f"m{k}": float(i + k) for k in range(readings)}})
         for i in range(first, first + count)
     )
-    command = ["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-l", "-t", topic]
+    command = ["mosquitto_pub", "-p", str(port), "-q", "1", "-l", "-t", topic]
     process = subprocess.Popen(command, stdin=subprocess.PIPE)
     assert process.stdin is not None
     process.stdin.write("\n".join(lines).encode())
@@ -64,47 +66,41 @@ def _publish(
 def main() -> None:
     """Set up, publish, consume, print."""
     args = _arguments()
-    admin = make_engine(args.database_url)
-    name = f"forewarn_drain_{secrets.token_hex(3)}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    with tempfile.TemporaryDirectory() as work:
-        broker = Broker(Path(work))
-        broker.start()
-        try:
-            _measure(args, broker, url, Path(work))
-        finally:
-            broker.stop()
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with (
+        tempfile.TemporaryDirectory() as work,
+        _throwaway_database(args.database_url) as url,
+        private_broker(Path(work)) as (mqtt_url, _),
+    ):
+        _measure(args, mqtt_url, url, Path(work))
 
 
-def _measure(args: argparse.Namespace, broker: Broker, url: str, work: Path) -> None:
+def _measure(args: argparse.Namespace, mqtt_url: str, url: str | None, work: Path) -> None:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=work / "data",
         database_url=url,
         secret_key=secrets.token_urlsafe(40),
-        mqtt_url=broker.url,
+        mqtt_url=mqtt_url,
         mqtt_client_id=f"drain-{uuid.uuid4().hex[:6]}",
         ingest_max_pending=args.window,
     )
     runtime = build_runtime(settings)
-    devices = [add_device(runtime, f"Pump {n}") for n in range(args.devices)]
+    with runtime.sessions() as session:
+        spec = [DeviceCreate(name=f"Pump {n}", type="pump") for n in range(args.devices)]
+        devices = [create_device(session, device).id for device in spec]
     service = IngestService(runtime)
     service.start()
     assert service.consumer.connected.wait(10)
     if not args.live:
         service.stop()  # the broker keeps the session and queues everything for it
     per_device = args.messages // len(devices)
+    port = int(mqtt_url.rsplit(":", 1)[1])
     started = time.monotonic()
     publishers = [
-        _publish(
-            broker, f"forewarn/v1/devices/{d}/telemetry", n * per_device, per_device, args.readings
-        )
+        _publish(port, f"forewarn/v1/devices/{d}/telemetry", n * per_device, per_device,
+                 args.readings)
         for n, d in enumerate(devices)
-    ]
+    ]  # fmt: skip
     if not args.live:
         for publisher in publishers:
             publisher.wait()
