@@ -3,7 +3,9 @@
 PostgreSQL checked the foreign key to devices once per row: a trigger call and an index
 lookup for each reading tripled the time of a COPY. `telemetry.store` now checks (and on
 PostgreSQL locks) the devices of every write once, and deleting a device deletes its
-telemetry explicitly (`services.devices.delete_device`).
+telemetry explicitly (`services.devices.delete_device`). On PostgreSQL the change is
+instant; SQLite cannot drop a constraint, so batch mode rebuilds the table (every reading is
+copied once, at the first start after the upgrade).
 
 Revision ID: 0006
 Revises: 0005
