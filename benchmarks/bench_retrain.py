@@ -14,7 +14,6 @@ Exits 0 whatever the figures: it reports, it does not assert.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import tempfile
 import time
@@ -25,9 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import text
+from _server import _throwaway_database
 
-from forewarn.db.engine import make_engine
 from forewarn.lifecycle.retrain import retrain_series
 from forewarn.ml.training import TrainSpec, train_model
 from forewarn.runtime import Runtime, build_runtime
@@ -74,16 +72,9 @@ def _database(url: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite:///{Path(folder) / 'bench.db'}"
         return
-    admin = make_engine(url)
-    name = f"forewarn_bench_{os.getpid()}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with _throwaway_database(url) as db_url:
+        assert db_url is not None
+        yield db_url
 
 
 def run(url: str | None, series: int, readings: int, algorithm: str) -> None:

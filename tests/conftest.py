@@ -8,6 +8,7 @@ import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -87,25 +88,32 @@ def service_url(variable: str) -> str:
     pytest.skip(f"{variable} not set; this test needs a real service")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL database, migrated once for the whole run."""
-    base = service_url("FOREWARN_TEST_DATABASE_URL")
-    admin = make_engine(base)
-    name = f"forewarn_test_{os.getpid()}_{secrets.token_hex(3)}"
+@contextmanager
+def empty_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty database on FOREWARN_TEST_DATABASE_URL's server, dropped afterwards."""
+    admin = make_engine(service_url("FOREWARN_TEST_DATABASE_URL"))
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     try:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as err:  # a configured but unreachable server is a failure, not a skip
         pytest.fail(f"cannot use PostgreSQL at FOREWARN_TEST_DATABASE_URL: {err}")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database, migrated once for the whole run."""
+    with empty_postgres_database("forewarn_test") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from forewarn.api.app import create_app
-from forewarn.db.engine import make_engine
 from forewarn.db.models import User
 from forewarn.runtime import build_runtime
 from forewarn.schemas.auth import UserCreate
@@ -24,7 +23,7 @@ from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token, verify_token
 from forewarn.services.users import create_user
 from forewarn.settings import Settings, SettingsError
-from tests.conftest import PASSWORD, service_url
+from tests.conftest import PASSWORD, empty_postgres_database
 
 
 @pytest.fixture(autouse=True)
@@ -183,16 +182,8 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield None
         return
-    admin = make_engine(service_url("FOREWARN_TEST_DATABASE_URL"))
-    name = f"forewarn_fresh_{secrets.token_hex(4)}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_postgres_database("forewarn_fresh") as url:
+        yield url
 
 
 def test_fresh_install_has_no_default_account(
