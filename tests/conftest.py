@@ -6,6 +6,9 @@ import functools
 import os
 import secrets
 import shutil
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import uvicorn
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -86,6 +90,39 @@ def service_url(variable: str) -> str:
     if REQUIRE_SERVICES:
         pytest.fail(f"{variable} is not set but FOREWARN_TEST_REQUIRE_SERVICES=1")
     pytest.skip(f"{variable} not set; this test needs a real service")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
+    """Poll `check` until it holds; fail naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def served_app(runtime: Runtime) -> Iterator[int]:
+    """The app on `runtime`, served by uvicorn in a thread on a free port (yielded); its
+    logging is left to pytest."""
+    port = free_port()
+    config = uvicorn.Config(create_app(runtime, own_runtime=False), port=port, log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, 10, "uvicorn to start")
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @contextmanager

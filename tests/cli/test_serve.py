@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,13 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import free_port
+
 FOREWARN = Path(sys.executable).with_name("forewarn")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
@@ -34,7 +29,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
 def test_serve_on_empty_data_dir(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
     env["FOREWARN_DATA_DIR"] = str(tmp_path / "data")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [str(FOREWARN), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

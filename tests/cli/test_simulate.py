@@ -21,13 +21,11 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import pytest
-import uvicorn
 from click.testing import Result
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from forewarn.api.app import create_app
 from forewarn.cli.main import app
 from forewarn.db.models import Telemetry
 from forewarn.errors import InvalidInputError
@@ -36,7 +34,7 @@ from forewarn.sim import TEMPERATURE, profile_by_name
 from forewarn.sim.fleet import FaultLog, SimPlan, messages
 from forewarn.sim.publisher import Clock, publish
 from forewarn.sim.transports import MqttTransport
-from tests.conftest import Headers, service_url
+from tests.conftest import Headers, served_app, service_url
 
 START_MS = 1_730_000_000_000
 TOPIC = "forewarn/v1/devices/+/telemetry"
@@ -328,22 +326,8 @@ def test_bad_options_name_the_option(data_dir: Path) -> None:
 @pytest.fixture
 def live_api(runtime: Runtime) -> Iterator[str]:
     """The app on the test's database, served by uvicorn on a free port in a thread."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        create_app(runtime, own_runtime=False), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_app(runtime) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def stored(runtime: Runtime, device_id: str) -> int:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, service_url
-from tests.ingest.helpers import free_port, wait_until
+from tests.conftest import REQUIRE_SERVICES, free_port, service_url, wait_until
 
 
 class Broker:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,26 +21,10 @@ from forewarn.db.models import DeadLetter, Device, Telemetry
 from forewarn.ingest.service import IngestService
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import make_settings, wait_until
 
 # 2024-10-27T03:33:20Z, as in the API tests: message i of a stream is at T0 + i ms.
 T0 = 1_730_000_000_000
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll `check` until it holds; fail naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def ingest_settings(tmp_path: Path, database_url: str, mqtt_url: str, **overrides: Any) -> Settings:

@@ -6,7 +6,7 @@ import threading
 
 from forewarn.errors import StorageUnavailableError
 from forewarn.ingest.batcher import Batcher, BatchLimits
-from tests.ingest.helpers import wait_until
+from tests.conftest import wait_until
 
 
 class Clock:

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from forewarn.runtime import build_runtime
-from tests.conftest import make_settings
+from tests.conftest import make_settings, wait_until
 from tests.ingest.faults import TcpProxy, own_broker
 from tests.ingest.helpers import (
     T0,
@@ -24,7 +24,6 @@ from tests.ingest.helpers import (
     running_service,
     telemetry,
     topic_of,
-    wait_until,
 )
 
 OUTAGE_S = 10.0

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from forewarn.runtime import Runtime
+from tests.conftest import wait_until
 from tests.ingest.helpers import (
     T0,
     Publisher,
@@ -18,7 +19,6 @@ from tests.ingest.helpers import (
     running_service,
     telemetry,
     topic_of,
-    wait_until,
 )
 
 

@@ -18,17 +18,15 @@ from paho.mqtt.properties import Properties
 
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings, wait_until
 from tests.ingest.faults import own_broker
 from tests.ingest.helpers import (
     T0,
     Publisher,
     add_device,
-    free_port,
     ingest_settings,
     telemetry,
     topic_of,
-    wait_until,
 )
 
 FOREWARN = Path(sys.executable).with_name("forewarn")

@@ -143,6 +143,14 @@ def set_used(runtime: Runtime, model_id: uuid.UUID, used: datetime | None) -> No
         session.commit()
 
 
+def failures(runtime: Runtime, channel: str) -> float:
+    """escalation_failures{channel} so far."""
+    value = runtime.metrics.registry.get_sample_value(
+        "forewarn_escalation_failures_total", {"channel": channel}
+    )
+    return value or 0.0
+
+
 def findings(runtime: Runtime, status: str | None = None) -> dict[str, HealthFinding]:
     """Stored findings by subject."""
     with runtime.sessions() as session:

@@ -17,6 +17,7 @@ from tests.monitor.conftest import (
     add_device,
     add_model,
     escalation,
+    failures,
     findings,
     github_settings,
     make_monitor,
@@ -44,14 +45,6 @@ def dead_model(runtime: Runtime) -> uuid.UUID:
     """An active model that has not predicted for 30 hours: one 'inactive' finding."""
     device = add_device(runtime)
     return add_model(runtime, device, trained=NOW - 48 * HOUR, used=NOW - 30 * HOUR)
-
-
-def failures(runtime: Runtime, channel: str) -> float:
-    """escalation_failures{channel} so far."""
-    value = runtime.metrics.registry.get_sample_value(
-        "forewarn_escalation_failures_total", {"channel": channel}
-    )
-    return value or 0.0
 
 
 def test_an_issue_is_filed_once_closed_when_cleared_and_reopened_on_recurrence(

@@ -13,6 +13,7 @@ from tests.monitor.conftest import (
     add_device,
     add_model,
     escalation,
+    failures,
     findings,
     github_settings,
     make_monitor,
@@ -22,14 +23,6 @@ from tests.monitor.conftest import (
 from tests.monitor.fakes import FakeClock, FakeGitHub, FakeWebhook
 
 HOUR = timedelta(hours=1)
-
-
-def failures(runtime: Runtime, channel: str) -> float:
-    """escalation_failures{channel} so far."""
-    value = runtime.metrics.registry.get_sample_value(
-        "forewarn_escalation_failures_total", {"channel": channel}
-    )
-    return value or 0.0
 
 
 def test_opened_and_resolved_findings_are_posted_as_json(

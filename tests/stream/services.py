@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll `check` until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout} s")
-        time.sleep(0.05)
+from tests.conftest import wait_until
 
 
 def _accepts(port: int) -> bool:
@@ -42,7 +24,7 @@ def server(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process until the block ends (stopped with SIGTERM)."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        eventually(lambda: _accepts(port), 10.0, f"{command[0]} listening on {port}")
+        wait_until(lambda: _accepts(port), 10.0, f"{command[0]} listening on {port}")
         yield process
     finally:
         process.terminate()

@@ -10,8 +10,7 @@ import pytest
 
 from forewarn.ml.active_cache import RedisModelCache
 from forewarn.ml.registry import ActiveModel
-from tests.conftest import service_url
-from tests.stream.services import free_port
+from tests.conftest import free_port, service_url
 
 T0 = 1_730_000_000_000
 

@@ -22,9 +22,9 @@ from forewarn.runtime import Runtime, build_runtime
 from forewarn.security.roles import Role
 from forewarn.stream.mqtt_publisher import parse_broker_url
 from tests.api.helpers import JSON, anomalies
-from tests.conftest import make_settings, seed_user, service_url
+from tests.conftest import free_port, make_settings, seed_user, service_url, wait_until
 from tests.stream.helpers import HOT, hot, trained_device
-from tests.stream.services import eventually, free_port, mosquitto_command, server
+from tests.stream.services import mosquitto_command, server
 
 Inbox = queue.Queue[MQTTMessage]
 
@@ -124,7 +124,7 @@ def test_a_broker_outage_neither_blocks_scoring_nor_loses_queued_anomalies(
             assert runtime.anomalies.wait_ready(10)
             with subscriber(url, topic, client_id=watcher):
                 pass  # leaves a persistent session that queues messages while it is away
-        eventually(lambda: not runtime.anomalies.sinks[0].ready.is_set(), what="disconnect")
+        wait_until(lambda: not runtime.anomalies.sinks[0].ready.is_set(), what="disconnect")
         verdicts = [hot(client, admin, device) for _ in range(3)]  # the broker is down
         with (
             server(mosquitto_command(port, folder), port),

@@ -21,10 +21,10 @@ from forewarn.stream.bus import dropped_counter
 from forewarn.stream.events import AnomalyEvent
 from forewarn.stream.redis_fanout import RedisFanout
 from tests.api.helpers import FOREST, T0, Headers, anomalies, train
-from tests.conftest import make_settings, seed_user, service_url
+from tests.conftest import free_port, make_settings, seed_user, service_url, wait_until
 from tests.stream.events import event
 from tests.stream.helpers import confirmed, hot, receive, token_of, trained_device, ws_url
-from tests.stream.services import eventually, free_port, redis_command, server
+from tests.stream.services import redis_command, server
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,9 @@ def test_the_fanout_survives_a_redis_restart() -> None:
             assert inbox_two.get(timeout=10) == [first]
             two.offer([second])
             assert inbox_one.get(timeout=10) == [second]  # and not its own `first` before
-        eventually(lambda: not two.ready.is_set(), what="the listener noticing the outage")
+        wait_until(lambda: not two.ready.is_set(), what="the listener noticing the outage")
         one.offer([event()])  # nobody can get this one: counted as dropped
-        eventually(lambda: one.dropped == 1, what="the lost anomaly being counted")
+        wait_until(lambda: one.dropped == 1, what="the lost anomaly being counted")
         with server(redis_command(port), port):
             assert one.ready.wait(15) and two.ready.wait(15)
             after = event()

@@ -5,40 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 
-from forewarn.api.app import create_app
 from forewarn.api.routes.ws import RedactQueryToken
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
 from tests.api.helpers import FOREST, normal_series
-from tests.conftest import seed_user
+from tests.conftest import seed_user, served_app
 from tests.stream.helpers import HOT, token_of
-from tests.stream.services import free_port
 
 
 @pytest.fixture
 def server_url(runtime: Runtime) -> Iterator[str]:
     """The base URL of the app served by uvicorn in a thread (logging left to pytest)."""
-    port = free_port()
-    config = uvicorn.Config(create_app(runtime, own_runtime=False), port=port, log_config=None)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield f"127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_app(runtime) as port:
+        yield f"127.0.0.1:{port}/api/v1"
 
 
 def _train(base: str, headers: dict[str, str]) -> str:
