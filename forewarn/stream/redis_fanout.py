@@ -101,7 +101,7 @@ class RedisFanout(QueuedSink):
             delay = min(delay * 2, _RETRY_MAX_S)
 
     def _subscribed_loop(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self._channel, self._wake)
             self.ready.set()
