@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,8 +46,6 @@ class Settings(BaseSettings):
     max_streams: Annotated[int, Field(ge=1)] = 5000
     active_model_ttl_s: Annotated[float, Field(ge=0)] = 5.0
     usage_flush_interval_s: Annotated[float, Field(gt=0)] = 1.0
-    default_contamination: Annotated[float, Field(gt=0, le=0.5)] | Literal["auto"] = 0.01
-    default_n_estimators: Annotated[int, Field(ge=10, le=1000)] = 100
 
     # Model health monitor (forewarn/monitor) and its escalation channels (forewarn/escalation).
     monitor_interval_s: Annotated[float, Field(ge=1)] = 300.0

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from forewarn.cli.common import console, err_console
 from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
-from forewarn.errors import ForewarnError
+from forewarn.errors import ForewarnError, InvalidInputError
 from forewarn.evaluation.backtest import BacktestReport, check_algorithm, run_backtest, scored_rows
 from forewarn.evaluation.corpus import LabelledSeries, load_corpus
 from forewarn.evaluation.events import summarise
@@ -35,9 +35,16 @@ _LABELS = [_SHORT.get(profile.name, profile.name) for profile in PROFILES]
 _VALID = ", ".join(spec.name for spec in ALGORITHMS)
 
 
+# The option of each argument of `run_backtest` a refusal can be about.
+_OPTIONS = {"algorithm": "--algorithm", "workers": "--workers"}
+
+
 def _fail(err: Exception) -> NoReturn:
-    """One red line and exit code 1."""
-    err_console.print(f"[red]{escape(str(err))}[/red]")
+    """One red line, led by the option it is about when it is about one, and exit code 1."""
+    text = str(err)
+    if isinstance(err, InvalidInputError) and err.loc and str(err.loc[0]) in _OPTIONS:
+        text = f"{_OPTIONS[str(err.loc[0])]}: {err.message}"
+    err_console.print(f"[red]{escape(text)}[/red]")
     raise typer.Exit(1) from err
 
 

@@ -6,12 +6,29 @@ import uuid
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from forewarn.cli.common import console, err_console, open_runtime
 from forewarn.detection.registry import ALGORITHMS
-from forewarn.errors import ForewarnError
-from forewarn.ml.training import TrainSpec, choose_algorithm, train_model, with_forest_defaults
+from forewarn.errors import ForewarnError, InvalidInputError
+from forewarn.ml.training import TrainSpec, choose_algorithm, train_model
 from forewarn.schemas.ml import series_key
+
+# The option of each TrainSpec field, to say which one a refusal is about.
+_OPTIONS = {
+    "metric_name": "--metric",
+    "window_days": "--days",
+    "algorithm": "--algorithm",
+    "contamination": "--contamination",
+    "n_estimators": "--n-estimators",
+}
+
+
+def _message(err: ForewarnError) -> str:
+    """The error as one line, led by the option it is about when it is about one."""
+    if isinstance(err, InvalidInputError) and err.loc and str(err.loc[0]) in _OPTIONS:
+        return f"{_OPTIONS[str(err.loc[0])]}: {err.message}"
+    return str(err)
 
 
 def train(
@@ -43,11 +60,10 @@ def train(
                 contamination=contamination,
                 n_estimators=n_estimators,
             )
-            spec = with_forest_defaults(spec, runtime.settings)
             with console.status(f"training {spec.algorithm} on {days} days of {metric}"):
                 model = train_model(session, runtime.registry, runtime.artifact_key, spec)
         except ForewarnError as err:
-            err_console.print(f"[red]{err}[/red]")
+            err_console.print(f"[red]{escape(_message(err))}[/red]")
             raise typer.Exit(1) from err
         console.print(
             f"model {model.id} v{model.version} ({model.algorithm}): {model.sample_count} "

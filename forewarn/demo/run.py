@@ -22,7 +22,7 @@ from forewarn.errors import ConflictError
 from forewarn.ml.catalog import purge_device_artifacts
 from forewarn.ml.registry import ModelRegistry
 from forewarn.ml.scoring import now_ms
-from forewarn.ml.training import DAY_MS, TrainSpec, train_model, with_forest_defaults
+from forewarn.ml.training import DAY_MS, TrainSpec, train_model
 from forewarn.runtime import Runtime
 from forewarn.schemas.auth import UserCreate
 from forewarn.schemas.devices import DeviceCreate
@@ -165,14 +165,12 @@ def train_first_day(
     `how` is the (seed, algorithm) of every model."""
     seed, algorithm = how
     ids = {device.key: device.id for device in devices}
-    settings = runtime.settings
     for s in series:
         # read_series includes both ends: [first - 1 ms, first + 1 day - 1 ms] is one day.
         spec = TrainSpec(
             device_id=ids[s.device_key], metric_name=s.metric, window_days=1,
             end_ms=int(s.ts_ms[0]) + DAY_MS - 1, seed=seed, algorithm=algorithm,
         )  # fmt: skip
-        spec = with_forest_defaults(spec, settings)
         train_model(session, runtime.registry, runtime.artifact_key, spec)
         advance(1)
     return len(series)

@@ -30,19 +30,11 @@ from forewarn.detection.features import as_columns
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.known_range import Exit, KnownRange
 from forewarn.detection.likelihood import AnomalyLikelihood, LikelihoodStream, decades_score
+from forewarn.detection.params import get_params, known_params
 
 RANGE_SCORE = 1.0  # score of a reading outside the known range (see known_range) ...
 RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
 EXCURSION_ROWS = 48  # an excursion's later readings are damped until this many calm ones
-_PARAMS = (
-    "members",
-    "range_tolerance",
-    "short_rows",
-    "long_rows",
-    "decades",
-    "excursion_rows",
-    "seed",
-)
 
 
 class LikelihoodEnsemble:
@@ -116,8 +108,7 @@ class LikelihoodEnsemble:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        own = {name: getattr(self, name) for name in _PARAMS}
-        return {**own, "members": list(self.members), "metrics": list(self.metrics)}
+        return get_params(self)
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
         """Fit every member's likelihood and learn each metric's range."""
@@ -149,7 +140,7 @@ class LikelihoodEnsemble:
         cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
-        detector = cls(**{k: v for k, v in (params or {}).items() if k in (*_PARAMS, "metrics")})
+        detector = cls(**known_params(cls, params))
         detector.members_ = []
         for i, name in enumerate(detector.members):
             prefix = f"m{i}_"

@@ -23,11 +23,11 @@ from forewarn.detection.forest_scorers import (
     TraversalScorer,
     compile_forest,
 )
+from forewarn.detection.params import get_params, known_params
 from forewarn.errors import ForewarnError, InvalidInputError
 
 FORMAT_VERSION = 1
 _ARRAY_KEYS = ("feature", "threshold", "leaf_samples", "node_counts")
-_PARAM_NAMES = ("n_estimators", "contamination", "max_samples", "seed")
 _SCALAR_KEYS = ("max_samples", "n_features", "decision_threshold", "n_samples_fit")
 
 
@@ -88,7 +88,7 @@ class IsolationForestDetector:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        return {name: _plain(getattr(self, name)) for name in _PARAM_NAMES}
+        return get_params(self)
 
     def fit(self, X: npt.ArrayLike) -> Self:
         """Learn the trees and the decision threshold from training readings."""
@@ -160,8 +160,7 @@ class IsolationForestDetector:
             n_features=int(arrays["n_features"]),
         )
         # Artifact meta may hold more than constructor params (e.g. the training window).
-        known = {k: v for k, v in (params or {}).items() if k in _PARAM_NAMES}
-        detector = cls(**{"n_estimators": len(forest.node_counts), **known})
+        detector = cls(**{"n_estimators": len(forest.node_counts), **known_params(cls, params)})
         threshold = float(arrays["decision_threshold"])
         detector._set_learned(forest, threshold, int(arrays["n_samples_fit"]))
         return detector
@@ -212,13 +211,6 @@ def _as_float32(X: npt.ArrayLike) -> F32Array:
             return np.asarray(X).astype(np.float32, copy=False)
     except (TypeError, ValueError) as err:
         raise InvalidInputError(["readings"], f"readings must be numbers: {err}") from err
-
-
-def _plain(value: Any) -> Any:
-    # numpy scalars are not JSON-serialisable; plain int/float are.
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    return float(value) if isinstance(value, numbers.Real) else value
 
 
 def _training_rows(X: npt.ArrayLike) -> F32Array:

@@ -21,6 +21,7 @@ from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Sco
 from forewarn.detection.batch import BatchScorer, BatchScores, BatchScoring
 from forewarn.detection.features import FeatureLayout
 from forewarn.detection.isolation_forest import NotFittedError
+from forewarn.detection.params import get_params, known_params
 from forewarn.detection.robust import RobustZScore
 from forewarn.detection.seasonal import SeasonalProfile
 from forewarn.detection.windowed_forest import WindowedForest
@@ -28,7 +29,6 @@ from forewarn.detection.windowed_forest import WindowedForest
 D_HALF = 6.0  # decades of rarity that score 0.5
 VAR_FLOOR = 1e-6  # raw scores live in [0, 1]: a std below 1e-3 is numerical noise
 _SQRT2 = math.sqrt(2.0)
-_PARAMS = ("base", "base_params", "short_rows", "long_rows", "decades", "seed", "metrics")
 
 
 class RawDetector(Protocol):
@@ -145,8 +145,7 @@ class AnomalyLikelihood:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        own = {name: getattr(self, name) for name in _PARAMS}
-        return {**own, "base_params": dict(self.base_params), "metrics": list(self.metrics)}
+        return get_params(self)
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
         """Fit the base, then the distribution of its averaged scores on the training rows."""
@@ -172,7 +171,7 @@ class AnomalyLikelihood:
         cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
-        detector = cls(**{k: v for k, v in (params or {}).items() if k in _PARAMS})
+        detector = cls(**known_params(cls, params))
         base_params = {**detector.base_params, "seed": detector.seed, "metrics": detector.metrics}
         detector.base_ = BASES[detector.base].from_arrays(arrays, params=base_params)
         detector.mean_, detector.var_ = (float(v) for v in arrays["likelihood"].tolist())

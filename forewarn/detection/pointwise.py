@@ -17,6 +17,7 @@ from forewarn.detection.base import (
     Scored,
 )
 from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
+from forewarn.detection.params import get_params, known_params
 
 
 class ForestOptions(Protocol):
@@ -96,7 +97,7 @@ class PointwiseForest:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        return {**forest_template(self).params(), "metrics": list(self.metrics)}
+        return get_params(self)
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
         """Learn the forest and a robust per-metric baseline for explanations."""
@@ -120,8 +121,7 @@ class PointwiseForest:
         cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
-        known = {k: v for k, v in (params or {}).items() if k in _PARAMS}
-        detector = cls(**known)
+        detector = cls(**known_params(cls, params))
         detector.forest_ = IsolationForestDetector.from_arrays(arrays, params=params)
         detector.threshold_ = detector.forest_.threshold_
         detector.median_ = np.asarray(arrays["median"], dtype=np.float64)
@@ -131,9 +131,6 @@ class PointwiseForest:
     def _check_fitted(self) -> None:
         if not hasattr(self, "forest_"):
             raise NotFittedError("PointwiseForest is warming up: call fit() first")
-
-
-_PARAMS = ("n_estimators", "contamination", "max_samples", "seed", "metrics")
 
 
 class PointwiseStream:

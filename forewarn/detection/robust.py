@@ -23,6 +23,7 @@ from forewarn.detection.features import (
     training_rows,
 )
 from forewarn.detection.isolation_forest import NotFittedError
+from forewarn.detection.params import get_params, known_params
 
 S_HALF = 4.0  # surprise (decades) that maps to score 0.5: score = s / (s + S_HALF)
 S_SHIPPED = 8.0  # shipped decision: a feature 10^8 times rarer than in training
@@ -74,7 +75,7 @@ class RobustZScore:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        return {"seed": self.seed, "metrics": list(self.metrics)}
+        return get_params(self)
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
         """Learn the feature layout and each feature's median, MAD and tail."""
@@ -107,7 +108,7 @@ class RobustZScore:
         cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
-        detector = cls(**{k: v for k, v in (params or {}).items() if k in ("seed", "metrics")})
+        detector = cls(**known_params(cls, params))
         detector.layout_, detector.floors_, detector.baseline_ = load_feature_arrays(arrays)
         detector.threshold_ = float(surprise_score(S_SHIPPED))
         return detector

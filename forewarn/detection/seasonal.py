@@ -28,6 +28,7 @@ from forewarn.detection.features import (
     checked_history,
 )
 from forewarn.detection.isolation_forest import NotFittedError
+from forewarn.detection.params import get_params, known_params
 from forewarn.detection.pointwise import MAD_TO_SIGMA
 
 BINS_PER_DAY = 48  # half-hour phase bins: enough readings per bin on four weeks of history
@@ -90,7 +91,7 @@ class SeasonalProfile:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        return {"seed": self.seed, "metrics": list(self.metrics)}
+        return get_params(self)
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
         """Learn the period, each bin's median and the residuals' robust centre and scale."""
@@ -142,7 +143,7 @@ class SeasonalProfile:
         cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
-        detector = cls(**{k: v for k, v in (params or {}).items() if k in ("seed", "metrics")})
+        detector = cls(**known_params(cls, params))
         detector.layout_ = FeatureLayout.from_arrays(arrays)
         detector.period_ms_ = int(arrays["period_ms"])
         for k in _VECTORS:

@@ -21,9 +21,8 @@ from forewarn.detection.features import (
     training_rows,
 )
 from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
+from forewarn.detection.params import get_params, known_params
 from forewarn.detection.pointwise import forest_template
-
-_PARAMS = ("n_estimators", "max_samples", "contamination", "seed", "metrics")
 
 
 class WindowedForest:
@@ -75,7 +74,7 @@ class WindowedForest:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters, JSON-serialisable."""
-        return {**forest_template(self).params(), "metrics": list(self.metrics)}
+        return get_params(self)
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self:
         """Learn the feature layout, the forest on feature rows and a baseline to explain."""
@@ -111,7 +110,7 @@ class WindowedForest:
         cls, arrays: Mapping[str, np.ndarray[Any, Any]], *, params: Mapping[str, Any] | None = None
     ) -> Self:
         """Rebuild a fitted detector from `to_arrays` output."""
-        detector = cls(**{k: v for k, v in (params or {}).items() if k in _PARAMS})
+        detector = cls(**known_params(cls, params))
         detector.forest_ = IsolationForestDetector.from_arrays(arrays, params=params)
         detector.layout_, detector.floors_, detector.baseline_ = load_feature_arrays(arrays)
         detector.threshold_ = detector.forest_.threshold_

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
+from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.detection.schedule import RETRAIN_EVERY_ROWS, RETRAIN_WINDOW_ROWS
 from forewarn.errors import InvalidInputError
 from forewarn.evaluation.corpus import LabelledSeries
@@ -87,12 +87,9 @@ def scored_rows(corpus: Sequence[LabelledSeries]) -> int:
 
 
 def check_algorithm(name: str, params: Mapping[str, Any]) -> None:
-    """Refuse an unknown algorithm or parameters its constructor does not take."""
-    spec = algorithm(name)
-    try:
-        spec.create(**params)
-    except (TypeError, ValueError) as err:
-        raise InvalidInputError(("body", "params"), f"{name}: bad parameters: {err}") from err
+    """Refuse an unknown algorithm, at ("algorithm",), or parameters its constructor does
+    not take, at ("parameters", ...)."""
+    fit_function(name, **params)
 
 
 @dataclass
@@ -196,7 +193,7 @@ def run_backtest(
         else:
             replays = _replay_pool(corpus, fit, retraining, notify, workers)
     except (TypeError, ValueError) as err:  # a detector refusing its parameters
-        raise InvalidInputError(("body", "params"), f"{algorithm_name} failed: {err}") from err
+        raise InvalidInputError(("parameters",), f"{algorithm_name} failed: {err}") from err
     wall = time.perf_counter() - started
     evaluation = evaluate_replays(corpus, replays, wall_seconds=wall)
     figures = tuple(map(_figures, corpus, replays))

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from forewarn.detection.base import Stream, decide
-from forewarn.detection.registry import algorithm
+from forewarn.detection.registry import build_detector
 from forewarn.evaluation.nab import FloatArray, IntArray
 from forewarn.evaluation.replay import FitFn
 
@@ -19,6 +19,7 @@ class DetectorStreamer:
 
     stream: Stream
     threshold: float
+    params: dict[str, Any]  # the detector's effective parameters, defaults filled in
 
     def update(self, ts: int, value: float) -> tuple[float, bool]:
         """Score the next row and apply the detector's own decision."""
@@ -27,14 +28,19 @@ class DetectorStreamer:
 
 
 def fit_algorithm(
-    ts: IntArray, values: FloatArray, *, name: str, params: Mapping[str, Any]
+    ts: IntArray, values: FloatArray, *, name: str, params: Mapping[str, Any], seed: int = 0
 ) -> DetectorStreamer:
     """Fit `name` with `params` on history and return its primed stream."""
-    detector = algorithm(name).create(**params).fit(ts, values)
-    return DetectorStreamer(detector.stream(ts, values), detector.threshold_)
+    built = build_detector(name, params, seed=seed)
+    detector = built.detector.fit(ts, values)
+    return DetectorStreamer(detector.stream(ts, values), detector.threshold_, built.params)
 
 
 def fit_function(name: str, **params: Any) -> FitFn:
-    """A replay `fit` callable for a registered algorithm."""
-    algorithm(name)  # fail fast on an unknown name
-    return partial(fit_algorithm, name=name, params=params)
+    """A replay `fit` callable for a registered algorithm; a `seed` among `params` seeds it.
+
+    An unknown name or parameter fails here, before any replay (see `build_detector`)."""
+    overrides = {k: v for k, v in params.items() if k != "seed"}
+    seed = params.get("seed", 0)
+    build_detector(name, overrides, seed=seed)
+    return partial(fit_algorithm, name=name, params=overrides, seed=seed)

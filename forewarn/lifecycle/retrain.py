@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from forewarn.db.models import MLModel
 from forewarn.db.types import utcnow
-from forewarn.detection.params import accepted_params
 from forewarn.detection.registry import algorithm
 from forewarn.errors import ForewarnError
 from forewarn.lifecycle.challenger import (
@@ -82,7 +81,7 @@ def _spec(
 ) -> TrainSpec:
     """The champion's algorithm and parameters, on the window ending at `end_ms`."""
     params = dict(champion.parameters)
-    accepted = accepted_params(algorithm(champion.algorithm)) - {"seed", "metrics"}
+    accepted = algorithm(champion.algorithm).parameters
     days = settings.retrain_window_days or int(
         params.get("training_window_days", DEFAULT_WINDOW_DAYS)
     )

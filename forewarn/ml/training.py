@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,14 +17,12 @@ from sqlalchemy.orm import Session
 
 from forewarn.db.models import MLModel
 from forewarn.detection.base import Detector, F64Array, I64Array
-from forewarn.detection.params import accepted_params, build
-from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
+from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm, build_detector
 from forewarn.errors import ConflictError, InvalidInputError
 from forewarn.ml.artifacts import save_artifact
 from forewarn.ml.registry import ModelRegistry
 from forewarn.schemas.common import ms_to_datetime
 from forewarn.services.devices import get_device
-from forewarn.settings import Settings
 from forewarn.telemetry.query import device_metrics, latest_ts, read_aligned
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,6 +40,9 @@ class TrainSpec:
     `metric_name` is one metric, "*" (every metric of the device) or a comma-separated list;
     the last two train one device-level model over the metrics aligned in time. Readings in
     the `exclude_ms` ranges (inclusive epoch ms, e.g. confirmed incidents) are left out.
+    `contamination` and `n_estimators` are the replaced platform's forest options, given
+    apart from `params`; None means "not given": every default is the algorithm's own.
+    An InvalidInputError from training names the field of this spec it is about.
     """
 
     device_id: uuid.UUID
@@ -54,6 +55,15 @@ class TrainSpec:
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
     exclude_ms: tuple[tuple[int, int], ...] = ()
+
+    def options(self) -> dict[str, Any]:
+        """The forest options given as fields of their own."""
+        given = {"contamination": self.contamination, "n_estimators": self.n_estimators}
+        return {k: v for k, v in given.items() if v is not None}
+
+    def overrides(self) -> dict[str, Any]:
+        """Every parameter the spec sets; a forest option field wins over `params`."""
+        return {**self.params, **self.options()}
 
 
 @dataclass(frozen=True)
@@ -71,19 +81,6 @@ def choose_algorithm(requested: str | None, *, forest_options_given: bool) -> st
     if requested is not None:
         return algorithm(requested).name
     return "isolation_forest" if forest_options_given else DEFAULT_ALGORITHM
-
-
-def with_forest_defaults(spec: TrainSpec, defaults: Settings) -> TrainSpec:
-    """Fill contamination / n_estimators from settings where the algorithm takes them and
-    the request gave them neither as a field nor in `params`."""
-    accepted = accepted_params(algorithm(spec.algorithm)) - set(spec.params)
-    contamination = spec.contamination
-    if contamination is None and "contamination" in accepted:
-        contamination = defaults.default_contamination
-    n_estimators = spec.n_estimators
-    if n_estimators is None and "n_estimators" in accepted:
-        n_estimators = defaults.default_n_estimators
-    return replace(spec, contamination=contamination, n_estimators=n_estimators)
 
 
 def train_model(session: Session, registry: ModelRegistry, key: bytes, spec: TrainSpec) -> MLModel:
@@ -142,7 +139,7 @@ def _metrics(session: Session, spec: TrainSpec) -> tuple[str, ...]:
     if spec.metric_name == ALL_METRICS:
         found = device_metrics(session, spec.device_id)
         if not found:
-            raise InvalidInputError(("body", "metric_name"), "the device has no readings yet")
+            raise InvalidInputError(("metric_name",), "the device has no readings yet")
         return found
     return tuple(spec.metric_name.split(","))
 
@@ -155,38 +152,39 @@ def _training_data(
         ends = [latest_ts(session, spec.device_id, m) for m in metrics]
         end_ms = min((e for e in ends if e is not None), default=None)
     if end_ms is None:
-        raise InvalidInputError(("body", "training_window_days"), _too_few(spec, 0))
+        raise InvalidInputError(("window_days",), _too_few(spec, 0))
     start_ms = end_ms - spec.window_days * DAY_MS
     ts, values = read_aligned(session, spec.device_id, metrics, start_ms, end_ms)
     if spec.exclude_ms:
         keep = ~np.any([(ts >= a) & (ts <= b) for a, b in spec.exclude_ms], axis=0)
         ts, values = ts[keep], values[keep]
     if len(ts) < MIN_TRAINING_READINGS:
-        raise InvalidInputError(("body", "training_window_days"), _too_few(spec, len(ts)))
+        raise InvalidInputError(("window_days",), _too_few(spec, len(ts)))
     return ts, values
 
 
 def _fit(spec: TrainSpec, metrics: tuple[str, ...], ts: I64Array, values: F64Array) -> Detector:
-    chosen = algorithm(spec.algorithm)
-    if len(metrics) > 1 and not chosen.multivariate:
+    if len(metrics) > 1 and not algorithm(spec.algorithm).multivariate:
         raise InvalidInputError(
-            ("body", "algorithm"), f"{spec.algorithm} cannot model several metrics at once"
+            ("algorithm",), f"{spec.algorithm} cannot model several metrics at once"
         )
-    options = {"contamination": spec.contamination, "n_estimators": spec.n_estimators}
-    params = {**spec.params, **{k: v for k, v in options.items() if v is not None}}
-    detector = build(chosen, params, seed=spec.seed, metrics=metrics)
     try:
-        return detector.fit(ts, values if len(metrics) > 1 else values[:, 0])
+        built = build_detector(spec.algorithm, spec.overrides(), seed=spec.seed, metrics=metrics)
+        return built.detector.fit(ts, values if len(metrics) > 1 else values[:, 0])
     except InvalidInputError as err:
-        if err.loc[:1] == ("body",):
-            raise
-        # A detector names its own parameter; say where it sits in the request.
-        where = (
-            err.loc[0]
-            if err.loc and err.loc[0] in options and err.loc[0] not in spec.params
-            else "params"
-        )
-        raise InvalidInputError(("body", where), err.message) from err
+        raise InvalidInputError(_spec_loc(spec, err.loc), err.message) from err
+
+
+def _spec_loc(spec: TrainSpec, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Where a detector's complaint sits in the spec: a forest option given as its own field,
+    else `params`. `build_detector` says ("parameters", name); a fitting detector names its
+    own parameter alone."""
+    if loc[:1] == ("algorithm",):
+        return loc
+    inner = loc[1:] if loc[:1] == ("parameters",) else loc
+    if inner and inner[0] in spec.options() and inner[0] not in spec.params:
+        return inner
+    return ("params", *inner)
 
 
 def _too_few(spec: TrainSpec, found: int) -> str:

@@ -89,10 +89,11 @@ class TrainRequest(BaseModel):
     contamination: Annotated[float, Field(gt=0, le=0.5)] | Literal["auto"] | None = Field(
         default=None,
         description='Isolation Forest only: expected share of anomalies, (0, 0.5] or "auto"; '
-        "default from settings.",
+        "default: the algorithm's own (GET /api/v1/ml/algorithms).",
     )
     n_estimators: Annotated[int, Field(ge=10, le=1000)] | None = Field(
-        default=None, description="Isolation Forest only: number of trees (default 100)."
+        default=None,
+        description="Isolation Forest only: number of trees; default: the algorithm's own.",
     )
     training_end: TimestampMs | None = Field(
         default=None, description="End of the window; default: the series' newest reading."

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from forewarn.detection.registry import DEFAULT_ALGORITHM
+from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
 from forewarn.ml.artifacts import MAGIC
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
@@ -154,14 +154,14 @@ def test_options_the_algorithm_does_not_take_are_422_naming_them(
     assert row_counts(runtime)["models"] == 0
 
 
-def test_forest_options_in_params_are_used_not_replaced_by_settings(
-    client: TestClient, admin: Headers, device: str, runtime: Runtime
+def test_forest_options_in_params_are_used_not_replaced_by_defaults(
+    client: TestClient, admin: Headers, device: str
 ) -> None:
     ingest(client, admin, device, normal_series(50))
     params = {"n_estimators": 30, "contamination": 0.05, "max_samples": 32}
     model = train(client, admin, device, algorithm="isolation_forest", params=params)
-    assert runtime.settings.default_n_estimators != 30
-    assert runtime.settings.default_contamination != 0.05
+    defaults = algorithm("isolation_forest").defaults
+    assert not any(defaults[k] == v for k, v in params.items())
     assert {k: model["parameters"][k] for k in params} == params
 
 
@@ -201,22 +201,22 @@ def test_training_stores_a_signed_artifact_and_the_model_row(
     assert get_model(client, admin, model["id"]) == model
 
 
-def test_defaults_come_from_settings_and_auto_contamination_is_accepted(
-    client: TestClient, admin: Headers, device: str, runtime: Runtime
+def test_defaults_come_from_the_algorithm_and_auto_contamination_is_accepted(
+    client: TestClient, admin: Headers, device: str
 ) -> None:
     ingest(client, admin, device, normal_series(50))
     body = {"device_id": device, "metric_name": "temperature", "algorithm": "isolation_forest"}
     default = train_request(client, admin, **body)
     assert default.status_code == 201, default.text
-    settings = runtime.settings
-    assert default.json()["parameters"]["n_estimators"] == settings.default_n_estimators
-    assert default.json()["parameters"]["contamination"] == settings.default_contamination
+    defaults = algorithm("isolation_forest").defaults
+    assert default.json()["parameters"]["n_estimators"] == defaults["n_estimators"] == 100
+    assert default.json()["parameters"]["contamination"] == defaults["contamination"] == 0.01
     assert default.json()["parameters"]["training_window_days"] == 7
     # The replaced platform's request: contamination alone still means Isolation Forest.
     auto = train(client, admin, device, contamination="auto")
     assert auto["algorithm"] == "isolation_forest"
     assert auto["parameters"]["contamination"] == "auto"
-    assert auto["parameters"]["n_estimators"] == settings.default_n_estimators
+    assert auto["parameters"]["n_estimators"] == defaults["n_estimators"]
     assert auto["threshold"] == pytest.approx(0.5)
     # Without an algorithm or forest options: the product's default, without forest settings.
     plain = train(client, admin, device)

@@ -84,10 +84,10 @@ def test_retraining_schedule_refits(corpus: list[LabelledSeries]) -> None:
 def test_unknown_algorithm_and_bad_params_name_the_field(corpus: list[LabelledSeries]) -> None:
     with pytest.raises(InvalidInputError) as unknown:
         run_backtest(corpus, "no-such-detector")
-    assert unknown.value.loc[-1] == "algorithm"
+    assert unknown.value.loc == ("algorithm",)
     with pytest.raises(InvalidInputError) as bad:
         run_backtest(corpus, DEFAULT_ALGORITHM, {"no_such_param": 1})
-    assert bad.value.loc[-1] == "params"
+    assert bad.value.loc == ("parameters", "no_such_param")  # the API says ("body", "params")
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in ALGORITHMS])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from forewarn.api.deps import AnyUser
-from forewarn.detection.params import accepted_params
+from forewarn.detection.params import plain
 from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
 from forewarn.schemas.common import Page
 
@@ -25,6 +27,11 @@ class AlgorithmPublic(BaseModel):
                     "multivariate": True,
                     "default": False,
                     "parameters": ["contamination", "max_samples", "n_estimators"],
+                    "defaults": {
+                        "n_estimators": 100,
+                        "contamination": 0.01,
+                        "max_samples": "auto",
+                    },
                 }
             ]
         }
@@ -35,6 +42,7 @@ class AlgorithmPublic(BaseModel):
     multivariate: bool
     default: bool
     parameters: list[str]
+    defaults: dict[str, Any]  # what a train or evaluate request that sets none gets
 
 
 @router.get("", response_model=Page[AlgorithmPublic], summary="List algorithms")
@@ -46,7 +54,8 @@ def list_algorithms() -> Page[AlgorithmPublic]:
             description=spec.description,
             multivariate=spec.multivariate,
             default=spec.name == DEFAULT_ALGORITHM,
-            parameters=sorted(accepted_params(spec) - {"seed", "metrics"}),
+            parameters=sorted(spec.parameters),
+            defaults=plain(spec.defaults),
         )
         for spec in ALGORITHMS
     ]

@@ -76,4 +76,7 @@ def evaluate(body: EvaluateRequest, session: SessionDep) -> EvaluateResponse:
     except EvaluationError as err:  # e.g. no window holds a scorable row
         field = "series" if body.series else "windows"
         raise InvalidInputError(("body", field), str(err)) from err
+    except InvalidInputError as err:  # about the algorithm, else about its parameters
+        field = "algorithm" if err.loc[:1] == ("algorithm",) else "params"
+        raise InvalidInputError(("body", field), err.message) from err
     return EvaluateResponse.model_validate(report_to_dict(report))

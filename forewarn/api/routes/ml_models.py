@@ -8,12 +8,24 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
+from forewarn.errors import InvalidInputError
 from forewarn.ml import catalog
-from forewarn.ml.training import TrainSpec, choose_algorithm, train_model, with_forest_defaults
+from forewarn.ml.training import TrainSpec, choose_algorithm, train_model
 from forewarn.schemas.common import MetricName, Page
 from forewarn.schemas.ml import ModelPublic, TrainRequest, series_key
 
 router = APIRouter(prefix="/ml/models", tags=["ml"])
+
+# TrainSpec fields named differently in the request.
+_REQUEST_FIELDS = {"window_days": "training_window_days", "end_ms": "training_end"}
+
+
+def _in_request(err: InvalidInputError) -> InvalidInputError:
+    """A training error located in the request body; `params` is named as a whole."""
+    head, *rest = err.loc or ("",)
+    field = _REQUEST_FIELDS.get(str(head), head)
+    loc = ("body", field) if field == "params" else ("body", field, *rest)
+    return InvalidInputError(loc, err.message)
 
 
 @router.post(
@@ -30,18 +42,20 @@ router = APIRouter(prefix="/ml/models", tags=["ml"])
 def train(body: TrainRequest, session: SessionDep, runtime: RuntimeDep) -> ModelPublic:
     """Fit on the window's readings; the new version becomes the series' active model."""
     forest_given = body.contamination is not None or body.n_estimators is not None
-    spec = TrainSpec(
-        device_id=body.device_id,
-        metric_name=series_key(body.metric_name),
-        window_days=body.training_window_days,
-        end_ms=body.training_end,
-        algorithm=choose_algorithm(body.algorithm, forest_options_given=forest_given),
-        contamination=body.contamination,
-        n_estimators=body.n_estimators,
-        params=body.params,
-    )
-    spec = with_forest_defaults(spec, runtime.settings)
-    model = train_model(session, runtime.registry, runtime.artifact_key, spec)
+    try:
+        spec = TrainSpec(
+            device_id=body.device_id,
+            metric_name=series_key(body.metric_name),
+            window_days=body.training_window_days,
+            end_ms=body.training_end,
+            algorithm=choose_algorithm(body.algorithm, forest_options_given=forest_given),
+            contamination=body.contamination,
+            n_estimators=body.n_estimators,
+            params=body.params,
+        )
+        model = train_model(session, runtime.registry, runtime.artifact_key, spec)
+    except InvalidInputError as err:
+        raise _in_request(err) from err
     return ModelPublic.model_validate(model)
 
 
