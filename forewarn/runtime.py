@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forewarn.db.engine import make_engine, make_session_factory
 from forewarn.db.migrate import upgrade
+from forewarn.escalation.channels import ChannelConfig, build_channels
 from forewarn.jobs import Scheduler
 from forewarn.ml.active_cache import RedisModelCache
 from forewarn.ml.artifacts import artifact_key
@@ -19,12 +20,7 @@ from forewarn.ml.usage import UsageTracker
 from forewarn.monitor.scan import HealthMonitor
 from forewarn.observability.metrics import Metrics
 from forewarn.security.principals import PrincipalCache
-from forewarn.security.ratelimit import (
-    CounterStore,
-    MemoryCounterStore,
-    RateLimiter,
-    RedisCounterStore,
-)
+from forewarn.security.ratelimit import Counters, RateLimiter
 from forewarn.security.tokens import TokenVerifier
 from forewarn.settings import Settings
 from forewarn.stream.bus import AnomalyBus
@@ -75,13 +71,27 @@ class Runtime:
 
 
 def _rate_limits(settings: Settings) -> RateLimits:
-    store: CounterStore = (
-        RedisCounterStore(settings.redis_url) if settings.redis_url else MemoryCounterStore()
-    )
+    counters = Counters(settings.redis_url)
     return RateLimits(
-        user=RateLimiter(store, scope="user", limit=settings.rate_limit_user_per_minute),
-        ip=RateLimiter(store, scope="ip", limit=settings.rate_limit_ip_per_minute),
-        login=RateLimiter(store, scope="login", limit=settings.rate_limit_login_per_minute),
+        user=RateLimiter(counters, scope="user", limit=settings.rate_limit_user_per_minute),
+        ip=RateLimiter(counters, scope="ip", limit=settings.rate_limit_ip_per_minute),
+        login=RateLimiter(counters, scope="login", limit=settings.rate_limit_login_per_minute),
+    )
+
+
+def channel_config(settings: Settings) -> ChannelConfig:
+    """The escalation channels' part of the settings."""
+    token = settings.github_token
+    return ChannelConfig(
+        log=settings.escalation_log,
+        github_repo=settings.github_repo,
+        github_token=None if token is None else token.get_secret_value(),
+        github_api_url=settings.github_api_url,
+        webhook_url=settings.escalation_webhook_url,
+        timeout_s=settings.escalation_timeout_s,
+        retries=settings.escalation_retries,
+        backoff_s=settings.escalation_backoff_s,
+        max_wait_s=settings.escalation_max_wait_s,
     )
 
 
@@ -118,7 +128,12 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         tokens=TokenVerifier(secret),
         jobs=Scheduler(),
         monitor=HealthMonitor(
-            settings=settings, engine=engine, sessions=sessions, usage=usage, metrics=metrics
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            usage=usage,
+            metrics=metrics,
+            channels=build_channels(channel_config(settings)),
         ),
         anomalies=anomalies,
     )

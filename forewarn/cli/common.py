@@ -48,3 +48,5 @@ def configure_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request's full URL at INFO, and an escalation webhook URL may hold a secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from forewarn.escalation.base import Event, EventKind
 from forewarn.escalation.http import HttpError, JsonClient, Retrier
-from forewarn.settings import Settings, SettingsError
 
 _TITLE_LIMIT = 256  # GitHub refuses longer issue titles
 _GONE = (404, 410)  # the issue was deleted or transferred
@@ -44,26 +43,24 @@ class GitHubChannel:
         self._retrier = retrier
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, retrier: Retrier, clock: Callable[[], float] = time.time
+    def connect(
+        cls,
+        api_url: str,
+        repo: str,
+        token: str,
+        *,
+        timeout_s: float,
+        retrier: Retrier,
+        clock: Callable[[], float] = time.time,
     ) -> GitHubChannel:
-        """The channel for FOREWARN_GITHUB_REPO, authenticated with FOREWARN_GITHUB_TOKEN."""
-        token, repo = settings.github_token, settings.github_repo
-        if token is None or repo is None:
-            raise SettingsError("FOREWARN_GITHUB_TOKEN and FOREWARN_GITHUB_REPO are needed")
+        """The channel for `repo` ("owner/name") at `api_url`, authenticated with `token`."""
         headers = {
-            "Authorization": f"Bearer {token.get_secret_value()}",
+            "Authorization": f"Bearer {token}",
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
             "User-Agent": "forewarn-health-monitor",
         }
-        client = JsonClient(
-            "github",
-            settings.github_api_url,
-            headers=headers,
-            timeout_s=settings.escalation_timeout_s,
-            clock=clock,
-        )
+        client = JsonClient("github", api_url, headers=headers, timeout_s=timeout_s, clock=clock)
         return cls(client, repo, retrier)
 
     def deliver(self, event: Event) -> str | None:

@@ -1,27 +1,31 @@
-"""JSON over HTTP for the channels: stdlib client, rate-limit headers, retries with backoff.
+"""JSON over HTTP for the channels: httpx for the requests, tenacity for the retries.
 
-The standard library is enough for a handful of small JSON calls per scan, so escalation
-adds no runtime dependency. Errors name the channel and the path, never the base URL (a
-webhook URL often carries a secret) nor the token.
+Timeouts, connection errors, 408 and 5xx are retried with exponential backoff; rate limits
+(429, or 403 that says so) wait as long as Retry-After or X-RateLimit-Reset ask, and a wait
+longer than the policy allows pauses the channel instead. Errors name the channel and the
+path, never the base URL (a webhook URL often carries a secret) nor the token.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
 from forewarn.errors import EscalationError, EscalationPausedError
-from forewarn.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 # GitHub's advice for a secondary rate limit that names no wait: at least a minute.
@@ -43,15 +47,11 @@ class HttpError(EscalationError):
 
 @dataclass(frozen=True)
 class HttpResult:
-    """A 2xx answer: status, lower-cased headers and the parsed JSON body (None if not JSON)."""
+    """A 2xx answer: status, headers (any case) and the parsed JSON body (None if not JSON)."""
 
     status: int
     headers: Mapping[str, str]
     body: Any
-
-
-def _headers(message: Message) -> dict[str, str]:
-    return {key.lower(): value for key, value in message.items()}
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -75,10 +75,14 @@ class JsonClient:
     ) -> None:
         self.name = name
         self._base = base_url.rstrip("/")
-        self._headers = {"Accept": "application/json", **headers}
-        self._timeout_s = timeout_s
         self._clock = clock
-        self._opener = urllib.request.build_opener()
+        # Redirects are followed as urllib did (GitHub answers 301 for a renamed repository);
+        # httpx drops the Authorization header when one leads to another host.
+        self._http = httpx.Client(
+            headers={"Accept": "application/json", **headers},
+            timeout=timeout_s,
+            follow_redirects=True,
+        )
         self._paused_until = 0.0
 
     def request(
@@ -90,26 +94,25 @@ class JsonClient:
             raise HttpError(
                 f"{self.name}: rate limited", status=None, retryable=True, retry_after_s=wait
             )
-        url = self._base + path + ("?" + urllib.parse.urlencode(params) if params else "")
-        data = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {**self._headers, **({"Content-Type": "application/json"} if data else {})}
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
         where = f"{self.name} {method} {path or '/'}"
+        # json.dumps as before: httpx's json= would raise on a NaN instead of sending it.
+        content = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {"Content-Type": "application/json"} if content else None
         try:
-            with self._opener.open(request, timeout=self._timeout_s) as response:
-                found = _headers(response.headers)
-                result = HttpResult(response.status, found, _parse_json(response.read()))
-        except urllib.error.HTTPError as err:
-            found = _headers(err.headers)
-            self._note_limits(found)
-            raise self._status_error(where, err.code, found, err.read()) from err
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-            reason = getattr(err, "reason", err)
+            # The base URL is joined by hand: httpx's base_url would add a slash to "".
+            response = self._http.request(
+                method, self._base + path, content=content, headers=headers, params=params
+            )
+        except httpx.RequestError as err:
+            # httpx's messages ("timed out", "[Errno 111] Connection refused") carry no URL.
+            reason = str(err) or type(err).__name__
             raise HttpError(
                 f"{where}: {reason}", status=None, retryable=True, retry_after_s=None
             ) from err
-        self._note_limits(found)
-        return result
+        self._note_limits(response.headers)
+        if not response.is_success:
+            raise self._status_error(where, response)
+        return HttpResult(response.status_code, response.headers, _parse_json(response.content))
 
     def _note_limits(self, headers: Mapping[str, str]) -> None:
         """Stop sending once the server says the quota is spent, until its reset time."""
@@ -119,10 +122,9 @@ class JsonClient:
             except ValueError:
                 return
 
-    def _status_error(
-        self, where: str, status: int, headers: Mapping[str, str], raw: bytes
-    ) -> HttpError:
-        text = raw[:2000].decode("utf-8", "replace")
+    def _status_error(self, where: str, response: httpx.Response) -> HttpError:
+        status, headers = response.status_code, response.headers
+        text = response.content[:2000].decode("utf-8", "replace")
         limited = status == 429 or (
             status == 403
             and (
@@ -165,6 +167,15 @@ def _rate_limit_wait(headers: Mapping[str, str], now: float) -> float:
     return _DEFAULT_RATE_LIMIT_WAIT_S
 
 
+def _retryable(err: BaseException) -> bool:
+    return isinstance(err, HttpError) and err.retryable
+
+
+def _log_retry(state: RetryCallState) -> None:
+    err = state.outcome.exception() if state.outcome else None
+    _LOGGER.info("%s; retrying in %.1f s", err, state.upcoming_sleep)
+
+
 class Retrier:
     """Runs an operation again after retryable failures: exponential backoff, or the wait a
     rate limit asks for; a wait longer than `max_wait_s` pauses the channel instead."""
@@ -177,38 +188,31 @@ class Retrier:
         max_wait_s: float,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.retries = retries
-        self.backoff_s = backoff_s
         self.max_wait_s = max_wait_s
-        self._sleep = sleep
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, sleep: Callable[[float], None] = time.sleep
-    ) -> Retrier:
-        """The policy configured by FOREWARN_ESCALATION_*."""
-        return cls(
-            retries=settings.escalation_retries,
-            backoff_s=settings.escalation_backoff_s,
-            max_wait_s=settings.escalation_max_wait_s,
+        self._backoff = wait_exponential(multiplier=backoff_s, max=max_wait_s)
+        self._retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(retries + 1),
+            wait=self._wait,
             sleep=sleep,
+            before_sleep=_log_retry,
+            reraise=True,
         )
 
     def run(self, operation: Callable[[], T]) -> T:
         """The operation's result, after at most `retries` further attempts."""
-        attempt = 0
-        while True:
-            try:
-                return operation()
-            except HttpError as err:
-                if not err.retryable:
-                    raise
-                wait = err.retry_after_s
-                if wait is not None and wait > self.max_wait_s:
-                    raise EscalationPausedError(f"{err} for {wait:.0f} s") from err
-                if attempt >= self.retries:
-                    raise
-                wait = min(self.backoff_s * 2**attempt if wait is None else wait, self.max_wait_s)
-                _LOGGER.info("%s; retrying in %.1f s", err, wait)
-                self._sleep(wait)
-                attempt += 1
+        return self._retrying(lambda: self._attempt(operation))
+
+    def _attempt(self, operation: Callable[[], T]) -> T:
+        try:
+            return operation()
+        except HttpError as err:
+            wait = err.retry_after_s
+            if err.retryable and wait is not None and wait > self.max_wait_s:
+                raise EscalationPausedError(f"{err} for {wait:.0f} s") from err
+            raise
+
+    def _wait(self, state: RetryCallState) -> float:
+        """The wait the failed attempt's rate limit asked for, else the backoff."""
+        asked = getattr(state.outcome.exception(), "retry_after_s", None) if state.outcome else None
+        return self._backoff(state) if asked is None else min(asked, self.max_wait_s)

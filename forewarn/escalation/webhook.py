@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from forewarn.escalation.base import Event
 from forewarn.escalation.http import JsonClient, Retrier
-from forewarn.settings import Settings, SettingsError
 
 
 class WebhookChannel:
@@ -20,17 +19,17 @@ class WebhookChannel:
         self._retrier = retrier
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, retrier: Retrier, clock: Callable[[], float] = time.time
+    def connect(
+        cls,
+        url: str,
+        *,
+        timeout_s: float,
+        retrier: Retrier,
+        clock: Callable[[], float] = time.time,
     ) -> WebhookChannel:
-        """The channel for FOREWARN_ESCALATION_WEBHOOK_URL."""
-        url = settings.escalation_webhook_url
-        if url is None:
-            raise SettingsError("FOREWARN_ESCALATION_WEBHOOK_URL is needed")
+        """The channel that POSTs to `url`."""
         headers = {"User-Agent": "forewarn-health-monitor"}
-        client = JsonClient(
-            "webhook", url, headers=headers, timeout_s=settings.escalation_timeout_s, clock=clock
-        )
+        client = JsonClient("webhook", url, headers=headers, timeout_s=timeout_s, clock=clock)
         return cls(client, retrier)
 
     def deliver(self, event: Event) -> str | None:

@@ -1,17 +1,18 @@
 """One health scan at a time per database, across processes (`serve` and a CLI scan).
 
 Two scans at once would both see a new finding and both escalate it. PostgreSQL gets a
-session advisory lock; SQLite, which lives on one host, a lock file beside its database.
+session advisory lock; SQLite, which lives on one host, a lock file beside its database
+(filelock: flock on Unix, msvcrt on Windows).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from sqlalchemy import Engine, text
 
 from forewarn.db.engine import is_postgres
@@ -47,13 +48,13 @@ def _advisory_lock(engine: Engine) -> Iterator[bool]:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[bool]:
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()

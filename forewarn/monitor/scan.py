@@ -17,7 +17,6 @@ from forewarn.db.models import HealthScan
 from forewarn.db.types import utcnow
 from forewarn.errors import ConflictError
 from forewarn.escalation.base import Channel
-from forewarn.escalation.channels import build_channels
 from forewarn.ml.usage import UsageTracker
 from forewarn.monitor.checks import CHECKS, Check, evaluate, model_filter
 from forewarn.monitor.escalate import escalate
@@ -62,7 +61,7 @@ class HealthMonitor:
         sessions: sessionmaker[Session],
         usage: UsageTracker,
         metrics: Metrics,
-        channels: Sequence[Channel] | None = None,
+        channels: Sequence[Channel],
         checks: tuple[Check, ...] = CHECKS,
     ) -> None:
         self._settings = settings
@@ -70,7 +69,7 @@ class HealthMonitor:
         self._sessions = sessions
         self._usage = usage
         self._metrics = metrics
-        self.channels = tuple(channels if channels is not None else build_channels(settings))
+        self.channels = tuple(channels)
         self.checks = checks
         self._running = threading.Lock()
 

@@ -1,17 +1,25 @@
-"""Fixed-window rate limits, in memory or shared through Redis."""
+"""Fixed-window rate limits (the `limits` library), in memory or shared through Redis.
+
+A key's window opens with its first hit and lasts `window_s` seconds; a refused hit says how
+many seconds remain (Retry-After). With a Redis URL every API process counts in Redis; while
+Redis cannot be reached each process counts on its own (logged once), so an outage of the
+cache neither takes the API down nor lifts the limits.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
-Clock = Callable[[], float]
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+
 _LOGGER = logging.getLogger(__name__)
+_REDIS_KEY_PREFIX = "fw:rl"  # keys read fw:rl:<scope>/<key>/<limit>/<window_s>/second
 
 
 @dataclass(frozen=True)
@@ -22,91 +30,60 @@ class Verdict:
     retry_after_s: int
 
 
-class CounterStore(Protocol):
-    """Counts hits per key inside a window that expires by itself."""
+class Counters:
+    """Where hits are counted: this process's memory, or Redis with memory as a fallback."""
 
-    def incr(self, key: str, window_s: int) -> int:
-        """Add one hit to `key` and return the count in this window."""
-        ...
-
-
-class MemoryCounterStore:
-    """Per-process counters; old windows are dropped as new ones start."""
-
-    def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._window = ""
-
-    def incr(self, key: str, window_s: int) -> int:
-        """Add one hit to `key`."""
-        with self._lock:
-            window = key.rsplit(":", 1)[-1]
-            if window != self._window and len(self._counts) > 10_000:
-                self._counts = {k: v for k, v in self._counts.items() if k.endswith(window)}
-            self._window = window
-            count = self._counts.get(key, 0) + 1
-            self._counts[key] = count
-            return count
-
-
-class RedisCounterStore:
-    """Counters shared by every API process through Redis.
-
-    When Redis cannot be reached the limiter keeps working on per-process counters
-    (logged), so an outage of the cache does not take the API down with it.
-    """
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
-        self._fallback = MemoryCounterStore()
+    def __init__(self, redis_url: str | None = None) -> None:
+        self._local = FixedWindowRateLimiter(MemoryStorage())
+        self._shared: FixedWindowRateLimiter | None = None
+        if redis_url:
+            storage = RedisStorage(
+                redis_url,
+                key_prefix=_REDIS_KEY_PREFIX,
+                wrap_exceptions=True,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
+            self._shared = FixedWindowRateLimiter(storage)
+        # Memory counters answer at once; Redis does network I/O.
+        self.blocking = self._shared is not None
         self._failing = False
 
-    def incr(self, key: str, window_s: int) -> int:
-        """Add one hit to `key` (INCR + EXPIRE in one round trip)."""
-        try:
-            pipe = self._redis.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, window_s + 1)
-            count, _ = pipe.execute()
-        except self._errors as err:
-            if not self._failing:  # log the outage once, not on every request
-                _LOGGER.warning("Redis rate-limit counters unavailable (%s); counting locally", err)
-            self._failing = True
-            return self._fallback.incr(key, window_s)
-        self._failing = False
-        return int(count)
+    def hit(self, item: RateLimitItem, *identifiers: str) -> Verdict:
+        """Count one hit of `identifiers` against `item`."""
+        if self._shared is not None:
+            try:
+                verdict = _hit(self._shared, item, identifiers)
+            except StorageError as err:
+                if not self._failing:  # log the outage once, not on every request
+                    _LOGGER.warning(
+                        "Redis rate-limit counters unavailable (%s); counting locally",
+                        err.storage_error,
+                    )
+                self._failing = True
+            else:
+                self._failing = False
+                return verdict
+        return _hit(self._local, item, identifiers)
+
+
+def _hit(
+    strategy: FixedWindowRateLimiter, item: RateLimitItem, identifiers: tuple[str, ...]
+) -> Verdict:
+    if strategy.hit(item, *identifiers):
+        return Verdict(True, 0)
+    reset_at = strategy.get_window_stats(item, *identifiers).reset_time
+    return Verdict(False, max(math.ceil(reset_at - time.time()), 1))
 
 
 class RateLimiter:
     """At most `limit` hits per key per `window_s` seconds."""
 
-    def __init__(
-        self,
-        store: CounterStore,
-        *,
-        scope: str,
-        limit: int,
-        window_s: int = 60,
-        clock: Clock = time.time,
-    ) -> None:
-        self._store = store
-        self._scope = scope
-        self._limit = limit
-        self._window_s = window_s
-        self._clock = clock
-        # Memory counters answer at once; a shared store does network I/O.
-        self.blocking = not isinstance(store, MemoryCounterStore)
+    def __init__(self, counters: Counters, *, scope: str, limit: int, window_s: int = 60) -> None:
+        self._counters = counters
+        self._item = RateLimitItemPerSecond(limit, window_s, namespace=scope)
+        self.blocking = counters.blocking
 
     def hit(self, key: str) -> Verdict:
         """Count a hit for `key` and say whether it may proceed."""
-        now = self._clock()
-        window = math.floor(now / self._window_s)
-        count = self._store.incr(f"fw:rl:{self._scope}:{key}:{window}", self._window_s)
-        if count <= self._limit:
-            return Verdict(True, 0)
-        retry = math.ceil((window + 1) * self._window_s - now)
-        return Verdict(False, max(retry, 1))
+        return self._counters.hit(self._item, key)

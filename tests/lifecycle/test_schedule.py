@@ -1,4 +1,4 @@
-"""Cron expressions: parsing (errors name the field) and next/previous firing times."""
+"""Cron expressions: checking (errors name the field) and next/previous firing times."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from forewarn.errors import InvalidInputError
-from forewarn.lifecycle.schedule import DEFAULT_SCHEDULE, cron_expression, parse_cron
+from forewarn.lifecycle.schedule import cron_expression, parse_cron
+from forewarn.settings import DEFAULT_RETRAIN_SCHEDULE, Settings
 
 
 def at(text: str) -> datetime:
@@ -19,7 +21,7 @@ def at(text: str) -> datetime:
 # (expression, now, next firing strictly after now, last firing at or before now)
 CASES = [
     # 2026-11-26 is a Thursday.
-    (DEFAULT_SCHEDULE, "2026-11-26 12:00", "2026-11-29 03:00", "2026-11-22 03:00"),
+    (DEFAULT_RETRAIN_SCHEDULE, "2026-11-26 12:00", "2026-11-29 03:00", "2026-11-22 03:00"),
     ("0 3 * * 0", "2026-11-29 03:00", "2026-12-06 03:00", "2026-11-29 03:00"),
     ("0 3 * * 7", "2026-11-26 12:00", "2026-11-29 03:00", "2026-11-22 03:00"),  # 7 = Sunday
     ("0 3 * * sun", "2026-11-26 12:00", "2026-11-29 03:00", "2026-11-22 03:00"),
@@ -37,6 +39,11 @@ CASES = [
     ("@weekly", "2026-11-26 12:00", "2026-11-29 00:00", "2026-11-22 00:00"),
     ("@hourly", "2026-11-26 12:00", "2026-11-26 13:00", "2026-11-26 12:00"),
     ("0 0,12 * * *", "2026-11-26 11:59", "2026-11-26 12:00", "2026-11-26 00:00"),
+    ("0 0 31 * *", "2026-04-15 12:00", "2026-05-31 00:00", "2026-03-31 00:00"),
+    ("0 6 * * sat,sun", "2026-12-31 23:59", "2027-01-02 06:00", "2026-12-27 06:00"),
+    # cronsim's extensions: the last day of the month, the second Monday.
+    ("0 0 L * *", "2028-02-10 12:00", "2028-02-29 00:00", "2028-01-31 00:00"),
+    ("0 8 * * mon#2", "2026-11-26 12:00", "2026-12-14 08:00", "2026-11-09 08:00"),
 ]
 
 
@@ -61,16 +68,19 @@ def test_naive_datetimes_are_utc() -> None:
 # (expression, words the error must contain)
 BAD = [
     ("0 3 * *", "need 5 fields"),
-    ("61 * * * *", "minute: 61 is outside 0-59"),
-    ("0 24 * * *", "hour: 24 is outside 0-23"),
-    ("0 0 0 * *", "day of month: 0 is outside 1-31"),
-    ("0 0 * 13 *", "month: 13 is outside 1-12"),
-    ("0 0 * * 8", "day of week: 8 is outside 0-7"),
-    ("0 0 * * funday", "day of week: 'funday' is not a number"),
-    ("10-5 * * * *", "minute: range 10-5 runs backwards"),
-    ("*/0 * * * *", "minute step: 0 is outside"),
-    ("1,,2 * * * *", "minute: empty list item"),
-    ("0 0 31 2 *", "never fires"),
+    ("0 0 3 * * *", "need 5 fields"),  # cronsim's seconds field is not cron
+    ("@reboot", "need 5 fields"),
+    ("61 * * * *", "bad minute"),
+    ("0 24 * * *", "bad hour"),
+    ("0 0 0 * *", "bad day-of-month"),
+    ("0 0 * 13 *", "bad month"),
+    ("0 0 * * 8", "bad day-of-week"),
+    ("0 0 * * funday", "bad day-of-week"),
+    ("10-5 * * * *", "bad minute"),
+    ("*/0 * * * *", "bad minute"),
+    ("1,,2 * * * *", "bad minute"),
+    ("-1 * * * *", "bad minute"),
+    ("0 0 31 2 *", "bad day-of-month"),  # never fires
 ]
 
 
@@ -87,3 +97,27 @@ def test_bad_expressions_say_which_field_is_wrong(expression: str, words: str) -
 def test_expressions_are_normalised() -> None:
     assert cron_expression("  0   3 * *  sun ") == "0 3 * * sun"
     assert cron_expression("@daily") == "0 0 * * *"
+
+
+@pytest.mark.parametrize("expression", [case[0] for case in CASES] + ["  0   3 * *  sun "])
+def test_the_setting_reads_good_expressions_like_the_api(expression: str) -> None:
+    """FOREWARN_RETRAIN_SCHEDULE is checked by a twin in settings.py: both must agree."""
+    settings = Settings(_env_file=None, retrain_schedule=expression)
+    assert settings.retrain_schedule == cron_expression(expression)
+
+
+def parse_cron_error(expression: str) -> str:
+    """The message parse_cron gives for a bad expression."""
+    with pytest.raises(InvalidInputError) as caught:
+        parse_cron(expression)
+    return caught.value.message
+
+
+@pytest.mark.parametrize(("expression", "words"), BAD)
+def test_the_setting_refuses_bad_expressions_like_the_api(expression: str, words: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, retrain_schedule=expression)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("retrain_schedule",)
+    assert error["msg"] == f"Value error, {parse_cron_error(expression)}"
+    assert words in error["msg"]

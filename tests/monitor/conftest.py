@@ -13,7 +13,7 @@ from sqlalchemy import select
 from forewarn.db.models import Device, HealthEscalation, HealthFinding, MLModel
 from forewarn.escalation.channels import build_channels
 from forewarn.monitor.scan import HealthMonitor
-from forewarn.runtime import Runtime
+from forewarn.runtime import Runtime, channel_config
 from forewarn.settings import Settings
 from tests.monitor.fakes import FakeClock, FakeGitHub, FakeWebhook
 
@@ -79,7 +79,7 @@ def make_monitor(runtime: Runtime, clock: FakeClock, **overrides: Any) -> Health
         sessions=runtime.sessions,
         usage=runtime.usage,
         metrics=runtime.metrics,
-        channels=build_channels(settings, sleep=clock.sleep, clock=clock.time),
+        channels=build_channels(channel_config(settings), sleep=clock.sleep, clock=clock.time),
     )
 
 

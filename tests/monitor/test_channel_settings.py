@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from forewarn.escalation.channels import build_channels
+from forewarn.runtime import channel_config
 from forewarn.settings import Settings
 
 
@@ -23,7 +24,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def names(settings: Settings) -> list[str]:
     """The enabled channels' names."""
-    return [channel.name for channel in build_channels(settings)]
+    return [channel.name for channel in build_channels(channel_config(settings))]
 
 
 def test_only_the_log_is_on_by_default() -> None:

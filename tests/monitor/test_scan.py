@@ -146,6 +146,14 @@ def test_only_one_scan_runs_at_a_time(runtime: Runtime, clock: FakeClock) -> Non
     assert monitor.scan(NOW).models_total == 0  # free again
 
 
+def test_the_scan_lock_refuses_a_second_holder_until_the_first_lets_go(runtime: Runtime) -> None:
+    """SQLite's lock file (filelock) and PostgreSQL's advisory lock: never wait, free after."""
+    with scan_lock(runtime.engine) as first, scan_lock(runtime.engine) as second:
+        assert (first, second) == (True, False)
+    with scan_lock(runtime.engine) as again:
+        assert again
+
+
 def test_the_periodic_job_scans_and_skips_while_another_scan_runs(
     runtime: Runtime, clock: FakeClock
 ) -> None:

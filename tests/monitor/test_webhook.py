@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import pytest
+
+from forewarn.cli.common import configure_logging
 from forewarn.escalation.base import Event
 from forewarn.escalation.channels import build_channels
 from forewarn.monitor.scan import HealthMonitor
-from forewarn.runtime import Runtime
+from forewarn.runtime import Runtime, channel_config
+from tests.conftest import free_port
 from tests.monitor.conftest import (
     NOW,
     add_device,
@@ -71,6 +76,36 @@ def test_a_failed_post_is_retried_after_a_backoff(
     assert [e["event"] for e in webhook.events] == ["opened", "opened"]
 
 
+def test_an_unreachable_webhook_is_retried_and_its_error_hides_the_url(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    url = f"http://127.0.0.1:{free_port()}/hooks/s3cr3t"  # nothing listens there
+    monitor = make_monitor(runtime, clock, escalation_webhook_url=url, escalation_retries=2)
+    report = monitor.scan(NOW)
+    assert (report.escalated, report.escalation_failures) == (0, 1)
+    assert clock.slept == [1.0, 2.0]
+    (finding,) = findings(runtime).values()
+    state = escalation(runtime, finding.id, "webhook")
+    assert state is not None and state.last_error is not None
+    assert state.last_error.startswith("webhook POST /: ")
+    assert "s3cr3t" not in state.last_error and "127.0.0.1" not in state.last_error
+
+
+def test_no_log_line_shows_the_webhook_url(
+    runtime: Runtime, clock: FakeClock, webhook: FakeWebhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CLI's logging keeps httpx's request lines (full URL) out; retries name the path."""
+    configure_logging()
+    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    webhook.fail("500")
+    monitor = make_monitor(runtime, clock, escalation_webhook_url=f"{webhook.url}/hooks/s3cr3t")
+    with caplog.at_level(logging.DEBUG):
+        assert monitor.scan(NOW).escalated == 1
+    assert "webhook POST /: HTTP 500; retrying in 1.0 s" in caplog.messages
+    assert not [line for line in caplog.messages if "s3cr3t" in line]
+
+
 def test_a_channel_that_always_fails_is_counted_and_the_others_still_deliver(
     runtime: Runtime, clock: FakeClock, webhook: FakeWebhook, github: FakeGitHub
 ) -> None:
@@ -110,7 +145,10 @@ def test_a_broken_plugin_channel_does_not_stop_the_scan(
 ) -> None:
     add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
     settings = monitor_settings(runtime, escalation_webhook_url=webhook.url)
-    channels = [BrokenChannel(), *build_channels(settings, sleep=clock.sleep, clock=clock.time)]
+    channels = [
+        BrokenChannel(),
+        *build_channels(channel_config(settings), sleep=clock.sleep, clock=clock.time),
+    ]
     monitor = HealthMonitor(
         settings=settings,
         engine=runtime.engine,

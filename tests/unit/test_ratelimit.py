@@ -1,41 +1,22 @@
-"""Fixed-window rate limiter on a frozen clock, in memory and through a real Redis."""
+"""Fixed-window rate limiter, in memory and through a real Redis.
+
+`limits` reads the wall clock, so no test freezes it: hits made one after the other fall in
+one window (a minute, or a second where a test waits for the next window).
+"""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
-from forewarn.security.ratelimit import (
-    CounterStore,
-    MemoryCounterStore,
-    RateLimiter,
-    RedisCounterStore,
-)
-from tests.conftest import service_url
-
-WINDOW_START = 1_800_000_000.0  # a multiple of 60: the start of a one-minute window
-
-
-class FrozenClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    """Fifteen seconds into a window."""
-    return FrozenClock(WINDOW_START + 15.25)
+from forewarn.security.ratelimit import Counters, RateLimiter
+from tests.conftest import free_port, service_url
+from tests.stream.services import redis_command, server
 
 
 @pytest.fixture
@@ -51,129 +32,114 @@ def scope() -> str:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def make_store(request: pytest.FixtureRequest, scope: str) -> Iterator[Callable[[], CounterStore]]:
-    """Stores of one kind; Redis ones share counts like separate processes would."""
+def make_counters(request: pytest.FixtureRequest, scope: str) -> Iterator[Callable[[], Counters]]:
+    """Counters of one kind; Redis ones share counts like separate processes would."""
     if request.param == "memory":
-        shared = MemoryCounterStore()
+        shared = Counters()
         yield lambda: shared
         return
     url = request.getfixturevalue("redis_url")
-    yield lambda: RedisCounterStore(url)
+    yield lambda: Counters(url)
     client = redis.Redis.from_url(url)
     for key in client.scan_iter(match=f"fw:rl:{scope}*"):
         client.delete(key)
     client.close()
 
 
-def _limiter(
-    store: CounterStore, scope: str, clock: FrozenClock, limit: int = 3, window_s: int = 60
-) -> RateLimiter:
-    return RateLimiter(store, scope=scope, limit=limit, window_s=window_s, clock=clock)
+def _limiter(counters: Counters, scope: str, limit: int = 3, window_s: int = 60) -> RateLimiter:
+    return RateLimiter(counters, scope=scope, limit=limit, window_s=window_s)
 
 
 def test_limit_hits_pass_then_refusal_says_when_window_ends(
-    make_store: Callable[[], CounterStore], scope: str, clock: FrozenClock
+    make_counters: Callable[[], Counters], scope: str
 ) -> None:
-    limiter = _limiter(make_store(), scope, clock)
+    limiter = _limiter(make_counters(), scope)
     verdicts = [limiter.hit("alice") for _ in range(5)]
     assert [v.allowed for v in verdicts] == [True, True, True, False, False]
-    assert [v.retry_after_s for v in verdicts] == [0, 0, 0, 45, 45]
+    assert [v.retry_after_s for v in verdicts[:3]] == [0, 0, 0]
+    # The window opened with the first hit, a moment ago: nearly all of it is left.
+    assert all(58 <= v.retry_after_s <= 60 for v in verdicts[3:])
 
 
-def test_retry_after_counts_down_and_never_reaches_zero(
-    make_store: Callable[[], CounterStore], scope: str, clock: FrozenClock
+def test_waiting_retry_after_starts_the_next_window_from_zero(
+    make_counters: Callable[[], Counters], scope: str
 ) -> None:
-    limiter = _limiter(make_store(), scope, clock, limit=1)
-    limiter.hit("alice")
-    clock.advance(30)
-    assert limiter.hit("alice").retry_after_s == 15
-    clock.now = WINDOW_START + 60 - 1e-6
-    refused = limiter.hit("alice")
-    assert not refused.allowed and refused.retry_after_s == 1
-
-
-def test_next_window_starts_from_zero(
-    make_store: Callable[[], CounterStore], scope: str, clock: FrozenClock
-) -> None:
-    limiter = _limiter(make_store(), scope, clock)
-    for _ in range(4):
+    limiter = _limiter(make_counters(), scope, window_s=1)
+    for _ in range(3):
         limiter.hit("alice")
-    clock.now = WINDOW_START + 60
+    refused = limiter.hit("alice")
+    assert not refused.allowed and refused.retry_after_s == 1  # never 0, never past the window
+    time.sleep(refused.retry_after_s)
     assert [limiter.hit("alice").allowed for _ in range(4)] == [True, True, True, False]
 
 
-def test_keys_are_counted_apart(
-    make_store: Callable[[], CounterStore], scope: str, clock: FrozenClock
-) -> None:
-    limiter = _limiter(make_store(), scope, clock, limit=1)
+def test_keys_are_counted_apart(make_counters: Callable[[], Counters], scope: str) -> None:
+    limiter = _limiter(make_counters(), scope, limit=1)
     assert limiter.hit("alice").allowed
     assert not limiter.hit("alice").allowed
     assert limiter.hit("bob").allowed
 
 
-def test_scopes_are_counted_apart(
-    make_store: Callable[[], CounterStore], scope: str, clock: FrozenClock
-) -> None:
-    store = make_store()
-    user = _limiter(store, scope, clock, limit=1)
-    login = _limiter(store, f"{scope}-login", clock, limit=1)
+def test_scopes_are_counted_apart(make_counters: Callable[[], Counters], scope: str) -> None:
+    counters = make_counters()
+    user = _limiter(counters, scope, limit=1)
+    login = _limiter(counters, f"{scope}-login", limit=1)
     assert user.hit("alice").allowed
     assert login.hit("alice").allowed
     assert not user.hit("alice").allowed
 
 
-def test_window_length_is_respected(
-    make_store: Callable[[], CounterStore], scope: str, clock: FrozenClock
-) -> None:
-    limiter = _limiter(make_store(), scope, clock, limit=1, window_s=10)
-    clock.now = WINDOW_START + 3
-    assert limiter.hit("alice").allowed
-    refused = limiter.hit("alice")
-    assert not refused.allowed and refused.retry_after_s == 7
-    clock.advance(7)
-    assert limiter.hit("alice").allowed
-
-
 def test_two_limiters_on_shared_counters_enforce_one_limit(
-    make_store: Callable[[], CounterStore], scope: str, clock: FrozenClock
+    make_counters: Callable[[], Counters], scope: str
 ) -> None:
-    """Two processes (each with its own limiter and store client) share one budget."""
-    first = _limiter(make_store(), scope, clock)
-    second = _limiter(make_store(), scope, clock)
+    """Two processes (each with its own limiter and counters client) share one budget."""
+    first = _limiter(make_counters(), scope)
+    second = _limiter(make_counters(), scope)
     assert [first.hit("alice").allowed for _ in range(2)] == [True, True]
     assert second.hit("alice").allowed
     assert not first.hit("alice").allowed
     assert not second.hit("alice").allowed
 
 
-def test_memory_store_keeps_counting_after_dropping_old_windows(clock: FrozenClock) -> None:
-    limiter = _limiter(MemoryCounterStore(), "user", clock)
-    for n in range(10_050):  # enough keys to make the store drop the old window
-        limiter.hit(f"client-{n}")
-    clock.advance(60)
-    assert [limiter.hit("alice").allowed for _ in range(4)] == [True, True, True, False]
-    assert limiter.hit("client-1").allowed
-
-
-def test_redis_keys_expire_after_their_window(
-    redis_url: str, scope: str, clock: FrozenClock
-) -> None:
+def test_redis_keys_expire_after_their_window(redis_url: str, scope: str) -> None:
     client = redis.Redis.from_url(redis_url)
     try:
-        limiter = _limiter(RedisCounterStore(redis_url), scope, clock, window_s=60)
+        limiter = _limiter(Counters(redis_url), scope, window_s=60)
         limiter.hit("alice")
         limiter.hit("alice")
-        keys = [k.decode() for k in client.scan_iter(match=f"fw:rl:{scope}:*")]
-        assert keys == [f"fw:rl:{scope}:alice:{int(WINDOW_START // 60)}"]
+        keys = [k.decode() for k in client.scan_iter(match=f"fw:rl:{scope}/*")]
+        assert keys == [f"fw:rl:{scope}/alice/3/60/second"]
         assert int(client.get(keys[0]) or 0) == 2
-        assert 0 < client.ttl(keys[0]) <= 61
+        assert 0 < client.ttl(keys[0]) <= 60
     finally:
         for key in client.scan_iter(match=f"fw:rl:{scope}*"):
             client.delete(key)
         client.close()
 
 
-def test_unreachable_redis_still_limits_per_process(clock: FrozenClock) -> None:
-    """A Redis outage must neither take the API down nor lift the limits."""
-    limiter = _limiter(RedisCounterStore("redis://127.0.0.1:1/0"), "user", clock)
-    assert [limiter.hit("alice").allowed for _ in range(4)] == [True, True, True, False]
+def test_unreachable_redis_still_limits_per_process(caplog: pytest.LogCaptureFixture) -> None:
+    """A Redis outage must neither take the API down nor lift the limits; it is logged once."""
+    limiter = _limiter(Counters("redis://127.0.0.1:1/0"), "user")
+    with caplog.at_level(logging.WARNING, logger="forewarn.security.ratelimit"):
+        verdicts = [limiter.hit("alice") for _ in range(4)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False]
+    assert 1 <= verdicts[-1].retry_after_s <= 60
+    (logged,) = caplog.records
+    assert logged.getMessage().endswith("; counting locally")
+
+
+@pytest.mark.slow
+def test_counting_moves_back_to_redis_when_it_returns(caplog: pytest.LogCaptureFixture) -> None:
+    """Each outage is logged once, and the shared counters are used again after it."""
+    port = free_port()
+    limiter = _limiter(Counters(f"redis://127.0.0.1:{port}/0"), "user", limit=1)
+    with caplog.at_level(logging.WARNING, logger="forewarn.security.ratelimit"):
+        assert [limiter.hit("alice").allowed for _ in range(2)] == [True, False]  # locally
+        with server(redis_command(port), port):
+            # Redis keeps its own count: a fresh budget, then shared with other processes.
+            assert [limiter.hit("alice").allowed for _ in range(2)] == [True, False]
+            client = redis.Redis(port=port)
+            assert [k.decode() for k in client.scan_iter()] == ["fw:rl:user/alice/1/60/second"]
+            client.close()
+        assert not limiter.hit("alice").allowed  # local counters again, still spent
+    assert len(caplog.records) == 2
