@@ -19,6 +19,7 @@ from forewarn.ml.streams import StreamStore
 from forewarn.ml.usage import UsageTracker
 from forewarn.monitor.scan import HealthMonitor
 from forewarn.observability.metrics import Metrics
+from forewarn.pipeline.ingest import ReadingPipeline
 from forewarn.security.principals import PrincipalCache
 from forewarn.security.ratelimit import Counters, RateLimiter
 from forewarn.security.tokens import TokenVerifier
@@ -49,6 +50,7 @@ class Runtime:
     registry: ModelRegistry
     usage: UsageTracker
     scorer: Scorer
+    pipeline: ReadingPipeline
     metrics: Metrics
     principals: PrincipalCache
     tokens: TokenVerifier
@@ -113,6 +115,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     metrics = Metrics()
     anomalies = build_anomaly_bus(settings, metrics.registry)
     usage = UsageTracker(sessions, settings.usage_flush_interval_s, metrics)
+    scorer = Scorer(registry, StreamStore(settings.max_streams), usage, anomalies.publish_rows)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -122,7 +125,10 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         limits=_rate_limits(settings),
         registry=registry,
         usage=usage,
-        scorer=Scorer(registry, StreamStore(settings.max_streams), usage, anomalies.publish_rows),
+        scorer=scorer,
+        pipeline=ReadingPipeline(
+            registry=registry, scorer=scorer, ingested=metrics.readings_ingested
+        ),
         metrics=metrics,
         principals=PrincipalCache(sessions, settings.auth_cache_ttl_s),
         tokens=TokenVerifier(secret),

@@ -8,7 +8,8 @@ Accepted payloads are the shapes devices already send to ThingsBoard:
 - a JSON array of either.
 
 A message is all or nothing: one bad value refuses the whole message, and the reason names the
-field (``[2].values.temperature: NaN is not a finite number``).
+field (``[2].values.temperature: NaN is not a finite number``). Names, values, timestamps and
+the metric count are checked by the one reading rule, `forewarn.pipeline.readings`.
 
 >>> rules = PayloadRules(topic_root="forewarn/v1", max_bytes=1024)
 >>> topic = "forewarn/v1/devices/3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c/telemetry"
@@ -23,14 +24,18 @@ from __future__ import annotations
 
 import functools
 import json
-import math
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from forewarn.schemas.common import parse_timestamp
-from forewarn.schemas.telemetry import MAX_METRICS_PER_READING
+from forewarn.pipeline.readings import (
+    METRIC_NAME_RULE,
+    ReadingRuleError,
+    check_metric_count,
+    finite_value,
+    is_metric_name,
+    parse_timestamp,
+)
 from forewarn.telemetry.store import Row
 
 
@@ -55,7 +60,6 @@ REFUSALS: tuple[RefusalKind, ...] = (
 )
 KINDS = frozenset(kind.name for kind in REFUSALS)
 
-_METRIC = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _SHOWN = 40  # characters of an offending value quoted in a reason
 
 
@@ -166,9 +170,10 @@ def _reading(device_id: uuid.UUID, item: Any, where: str, received_ms: int) -> l
         values, prefix = item["values"], _at(where, "values")
         if "ts" in item:
             ts = _timestamp(item["ts"], _at(where, "ts"))
-    if not values or len(values) > MAX_METRICS_PER_READING:
-        count = f"has {len(values)} metrics; 1 to {MAX_METRICS_PER_READING} allowed"
-        raise _Refused("bad_shape", f"{prefix or 'payload'}: {count}")
+    try:
+        check_metric_count(len(values))
+    except ReadingRuleError as err:
+        raise _Refused("bad_shape", f"{prefix or 'payload'}: {err.message}") from None
     return [Row(device_id, name, ts, _value(name, value, prefix)) for name, value in values.items()]
 
 
@@ -184,13 +189,9 @@ def _timestamp(value: Any, where: str) -> int:
 
 
 def _value(name: str, value: Any, prefix: str) -> float:
-    if type(value) is float and math.isfinite(value):
-        if _METRIC.fullmatch(name):
-            return value
-    elif type(value) is int and abs(value) < 2**1023 and _METRIC.fullmatch(name):
-        return float(value)
-    where = _at(prefix, name[:_SHOWN])
-    if not _METRIC.fullmatch(name):
-        raise _Refused("bad_metric", f"{where}: metric names are 1-64 of A-Z a-z 0-9 _ . -")
-    problem = "is not a finite number" if type(value) in (int, float) else "is not a number"
-    raise _Refused("bad_value", f"{where}: {json.dumps(value)[:_SHOWN]} {problem}")
+    if not is_metric_name(name):
+        raise _Refused("bad_metric", f"{_at(prefix, name[:_SHOWN])}: {METRIC_NAME_RULE}")
+    try:
+        return finite_value(value)
+    except ReadingRuleError as err:
+        raise _Refused("bad_value", f"{_at(prefix, name[:_SHOWN])}: {err.message}") from None

@@ -1,4 +1,4 @@
-"""The ingest pipeline of one process: broker -> payload check -> batches -> database -> acks.
+"""MQTT ingest of one process: broker -> payload check -> batches -> reading pipeline -> acks.
 
 Threads: paho's network thread parses each message and queues it; one writer thread commits
 batches and then acknowledges their messages. Nothing is acknowledged before its readings (or
@@ -46,14 +46,16 @@ class IngestService:
         self._clock = clock
         self._rules = PayloadRules(settings.mqtt_topic_root, settings.ingest_max_payload_bytes)
         self._kinds = KindLog(runtime.metrics.dead_letters)
-        self._ingested = runtime.metrics.readings_ingested.labels(transport="mqtt")
         limits = BatchLimits(
             max_weight=settings.ingest_batch_size,
             max_latency_s=settings.ingest_batch_latency_ms / 1000,
             max_pending=settings.ingest_max_pending,
         )
         self._batcher: Batcher[Delivery, BatchResult] = Batcher(
-            BatchWriter(runtime).write, self._acknowledge, _weight, limits
+            BatchWriter(runtime.sessions, runtime.pipeline).write,
+            self._acknowledge,
+            _weight,
+            limits,
         )
         self.consumer = MqttConsumer(BrokerConfig.from_settings(settings), self.receive)
 
@@ -85,7 +87,6 @@ class IngestService:
         """After commit: acknowledge every message of the batch, then count."""
         for delivery in batch:
             self.consumer.ack(delivery.ack)
-        self._ingested.inc(result.readings)
         self._kinds.committed(result.dead_letters)
         stats = self.stats
         stats.acknowledged += len(batch)

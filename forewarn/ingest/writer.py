@@ -1,5 +1,8 @@
 """One batch of messages, one transaction: readings, their scores and anomalies, dead letters.
 
+The readings go through the reading pipeline (`forewarn.pipeline`), with the batch's dead
+letters as the caller's own rows of the same transaction.
+
 A database that cannot be reached raises `StorageUnavailableError` (the batch is kept and
 retried). Any other failure is one message's fault until proven otherwise: the batch is then
 written message by message and a message the database still refuses becomes a `store_failed`
@@ -17,16 +20,15 @@ from dataclasses import dataclass
 
 import psycopg
 from sqlalchemy import exc, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from forewarn.db.models import Device
 from forewarn.errors import StorageUnavailableError
 from forewarn.ingest.dead_letters import DeadLetterRecord, insert_dead_letters
 from forewarn.ingest.mqtt import AckToken
 from forewarn.ingest.payloads import Accepted, Refusal
-from forewarn.ml.live import score_ingested_devices
-from forewarn.runtime import Runtime
-from forewarn.telemetry.store import Row, dedupe, storing
+from forewarn.pipeline.ingest import ReadingPipeline
+from forewarn.telemetry.store import Row
 
 _LOGGER = logging.getLogger(__name__)
 _TRANSIENT = (
@@ -103,10 +105,11 @@ class KnownDevices:
 
 
 class BatchWriter:
-    """Writes batches of deliveries through the runtime's sessions, registry and scorer."""
+    """Writes batches of deliveries through the reading pipeline, one transaction each."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, sessions: sessionmaker[Session], pipeline: ReadingPipeline) -> None:
+        self._sessions = sessions
+        self._pipeline = pipeline
         self._devices = KnownDevices()
 
     def write(self, batch: Sequence[Delivery]) -> BatchResult:
@@ -127,18 +130,15 @@ class BatchWriter:
             raise StorageUnavailableError(_describe(err)) from err
 
     def _commit(self, batch: Sequence[Delivery]) -> BatchResult:
-        runtime = self._runtime
-        with runtime.sessions() as session:
+        with self._sessions() as session:
             by_device, letters = self._sort(session, batch)
-            rows = dedupe(row for rows in by_device.values() for row in rows)
-            stored = storing(session.connection(), rows, unique=True)
-            scored, flagged = score_ingested_devices(
-                session, runtime.registry, runtime.scorer, by_device, stored
+            done = self._pipeline.ingest(
+                session,
+                by_device,
+                transport="mqtt",
+                also=lambda same: insert_dead_letters(same, letters),
             )
-            written = len(rows)
-            insert_dead_letters(session, letters)
-            session.commit()
-        return BatchResult(written, scored, flagged, letters)
+        return BatchResult(done.readings, done.scored, done.anomalies, letters)
 
     def _sort(
         self, session: Session, batch: Sequence[Delivery]
@@ -172,7 +172,7 @@ class BatchWriter:
                 reason = f"the database refused the readings: {_describe(err)}"
                 failed.append(delivery.dead_letter(Refusal("store_failed", reason)))
         try:
-            with self._runtime.sessions() as session:
+            with self._sessions() as session:
                 insert_dead_letters(session, failed)
                 session.commit()
         except _TRANSIENT as err:

@@ -16,11 +16,12 @@ from pydantic import (
     model_validator,
 )
 
+from forewarn.pipeline.readings import METRIC_NAME_PATTERN
 from forewarn.schemas.common import FiniteFloat, MetricName, TimestampMs
 
 _DEVICE = "3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c"
 
-_METRIC = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_METRIC = re.compile(f"^{METRIC_NAME_PATTERN}$")
 _SERIES_HELP = (
     'a metric name (letters, digits, "_", ".", "-"; at most 64), "*", '
     "or a list of 1 to 64 metric names"

@@ -8,13 +8,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forewarn.pipeline.readings import MAX_METRICS_PER_READING
 from forewarn.schemas.common import FiniteFloat, MetricName, TimestampMs
-
-MAX_METRICS_PER_READING = 256
 
 
 class Reading(BaseModel):
-    """One timestamped set of metric values from a device."""
+    """One timestamped set of metric values from a device (the rule of `pipeline.readings`)."""
 
     model_config = ConfigDict(
         extra="forbid",

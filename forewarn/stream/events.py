@@ -13,10 +13,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from forewarn.errors import InvalidInputError
+from forewarn.pipeline.readings import METRIC_NAME_PATTERN
 
 # A series key as models store it: one metric, "*", or metrics joined by commas.
 SeriesKey = Annotated[
-    str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9_.\-]{1,64}(,[A-Za-z0-9_.\-]{1,64}){0,63})$")
+    str,
+    StringConstraints(pattern=rf"^(\*|{METRIC_NAME_PATTERN}(,{METRIC_NAME_PATTERN}){{0,63}})$"),
 ]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)

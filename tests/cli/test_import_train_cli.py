@@ -138,6 +138,7 @@ def test_import_then_train(tmp_path: Path, runtime: Runtime, device_id: uuid.UUI
     result = import_csv(write_csv(tmp_path / "history.csv", rows), device_id)
     assert result.exit_code == 0, result.output
     assert f"imported {len(expected)} readings" in flat(result)
+    assert "0 scored, 0 anomalies" in flat(result)  # no model yet: stored, not scored
     assert readings(runtime, device_id) == expected  # pressure was not asked for
 
     trained = run("train", "--device", str(device_id), "--metric", "temperature", "--days", "7")

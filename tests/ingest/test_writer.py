@@ -45,7 +45,7 @@ def test_a_mixed_batch_stores_readings_and_dead_letters_together(runtime: Runtim
         delivery(stranger, b'{"temperature": 1.0}'),
         delivery("not-a-uuid", b"\x00binary\xff"),
     ]
-    result = BatchWriter(runtime).write(batch)
+    result = BatchWriter(runtime.sessions, runtime.pipeline).write(batch)
 
     assert telemetry(runtime, pump) == [
         ("rpm", T0, 1450.0),
@@ -70,7 +70,7 @@ def test_redelivered_messages_end_up_once(runtime: Runtime) -> None:
     pump = add_device(runtime)
     first = delivery(pump, b'{"ts": 1730000000000, "values": {"t": 1.0}}', mid=1)
     again = delivery(pump, b'{"ts": 1730000000000, "values": {"t": 1.0}}', mid=7)
-    writer = BatchWriter(runtime)
+    writer = BatchWriter(runtime.sessions, runtime.pipeline)
     writer.write([first, again])  # a redelivery inside one batch
     writer.write([again])  # and in a later one
     assert telemetry(runtime, pump) == [("t", T0, 1.0)]
@@ -78,7 +78,7 @@ def test_redelivered_messages_end_up_once(runtime: Runtime) -> None:
 
 def test_a_device_deleted_while_cached_does_not_stall_the_batch(runtime: Runtime) -> None:
     pump, fan = add_device(runtime, "Pump"), add_device(runtime, "Fan")
-    writer = BatchWriter(runtime)
+    writer = BatchWriter(runtime.sessions, runtime.pipeline)
     writer.write([delivery(pump, b'{"t": 1.0}'), delivery(fan, b'{"t": 1.0}')])  # both cached
     with runtime.sessions() as session:
         session.execute(delete(Device).where(Device.id == pump))
@@ -101,7 +101,9 @@ def test_readings_are_scored_and_anomalies_stored_in_the_batch(
     normal = f'{{"ts": {T0 + HOUR}, "values": {{"temperature": 25.1}}}}'.encode()
     hot = f'{{"ts": {T0 + 2 * HOUR}, "values": {{"temperature": 45.0}}}}'.encode()
 
-    result = BatchWriter(runtime).write([delivery(pump, normal), delivery(pump, hot, mid=2)])
+    result = BatchWriter(runtime.sessions, runtime.pipeline).write(
+        [delivery(pump, normal), delivery(pump, hot, mid=2)]
+    )
 
     assert (result.readings, result.scored, result.anomalies) == (2, 2, 1)
     (stored,) = anomalies(client, admin)["data"]
@@ -119,7 +121,9 @@ def test_a_message_the_database_refuses_becomes_a_store_failed_dead_letter(
     reading = f'{{"ts": {T0 + HOUR}, "values": {{"temperature": 25.1}}}}'.encode()
     fresh = build_runtime(runtime.settings, migrate=False)  # loads artifacts anew
     try:
-        result = BatchWriter(fresh).write([delivery(broken, reading), delivery(fine, reading)])
+        result = BatchWriter(fresh.sessions, fresh.pipeline).write(
+            [delivery(broken, reading), delivery(fine, reading)]
+        )
     finally:
         fresh.close()
 

@@ -16,8 +16,8 @@ from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.api.app import create_app
-from forewarn.ml.predict import ReadingIn, SeriesIn, predict
 from forewarn.ml.scoring import now_ms
+from forewarn.pipeline.predict import ReadingIn, SeriesIn
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.security.roles import Role
 from forewarn.stream.mqtt_publisher import parse_broker_url
@@ -101,7 +101,7 @@ def test_a_cli_process_publishes_without_being_started(tmp_path: Path, database_
         try:
             with cli.sessions() as session:
                 series = SeriesIn(uuid.UUID(device), "temperature", [reading])
-                [scored] = predict(session, cli.registry, cli.scorer, [series])
+                [scored] = cli.pipeline.predict(session, [series])
                 assert scored.verdicts[0].is_anomaly
         finally:
             cli.close()  # waits for the broker's acknowledgement

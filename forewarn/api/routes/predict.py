@@ -15,8 +15,9 @@ from typing_extensions import TypedDict
 
 from forewarn.api.deps import Operator, RuntimeDep, SessionDep
 from forewarn.errors import InvalidInputError
-from forewarn.ml.predict import ReadingIn, SeriesIn, SeriesOut, predict
 from forewarn.ml.scoring import Verdict, now_ms
+from forewarn.pipeline.predict import ReadingIn, SeriesIn, SeriesOut
+from forewarn.pipeline.readings import check_batch_size
 from forewarn.schemas.ml import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -32,13 +33,6 @@ router = APIRouter(prefix="/ml", tags=["ml"], dependencies=[Operator])
 _NO_MODEL: dict[int | str, dict[str, Any]] = {
     404: {"description": "The series has no active model"}
 }
-
-
-def _counted(runtime: RuntimeDep, outs: list[SeriesOut]) -> list[SeriesOut]:
-    """Count the stored readings (one per metric of each scored reading) for /metrics."""
-    stored = sum(len(o.verdicts) * len(o.model.metrics) for o in outs)
-    runtime.metrics.readings_ingested.labels(transport="http").inc(stored)
-    return outs
 
 
 def _reading(item: PredictRequest, now: int, loc: tuple[str | int, ...]) -> ReadingIn:
@@ -65,7 +59,7 @@ def predict_one(body: PredictRequest, session: SessionDep, runtime: RuntimeDep) 
     """Store the reading, score it with the series' active model and recent history."""
     series = SeriesIn(body.device_id, series_key(body.metric_name),
                       [_reading(body, now_ms(), ("body",))])  # fmt: skip
-    (out,) = _counted(runtime, predict(session, runtime.registry, runtime.scorer, [series]))
+    (out,) = runtime.pipeline.predict(session, [series])
     # Serialised here, once: the response model would validate the model it was given again.
     body_json = _response(out, out.verdicts[0]).model_dump_json()
     return Response(body_json, media_type="application/json")
@@ -82,9 +76,7 @@ def predict_batch(
 ) -> BatchPredictResponse | Response:
     """Score many readings in one call; a series without a model fails the whole batch."""
     total = len(body.items or []) + sum(len(s.values) for s in body.series or [])
-    limit = runtime.settings.max_predict_batch
-    if total > limit:
-        raise InvalidInputError(("body",), f"batch has {total} values; limit is {limit}")
+    check_batch_size(total, runtime.settings.max_predict_batch, unit="values")
     if body.series is not None:
         return _score_series(body.series, session, runtime)
     assert body.items is not None
@@ -110,7 +102,7 @@ def _score_series(
 ) -> BatchPredictResponse:
     now = now_ms()
     batch = [_columnar(i, s, now) for i, s in enumerate(series)]
-    outs = _counted(runtime, predict(session, runtime.registry, runtime.scorer, batch))
+    outs = runtime.pipeline.predict(session, batch)
     predictions = [
         SeriesPrediction(
             device_id=s.device_id,
@@ -138,7 +130,7 @@ def _score_items(items: list[PredictRequest], session: SessionDep, runtime: Runt
         SeriesIn(device, key, [_reading(items[i], now, ("body", "items", i)) for i in idx])
         for (device, key), idx in groups.items()
     ]
-    outs = _counted(runtime, predict(session, runtime.registry, runtime.scorer, batch))
+    outs = runtime.pipeline.predict(session, batch)
     results: list[_ItemResult | None] = [None] * len(items)
     for idx, out in zip(groups.values(), outs, strict=True):
         model_id, version, threshold = str(out.model.id), out.model.version, out.model.threshold

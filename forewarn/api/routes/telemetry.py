@@ -10,9 +10,9 @@ from pydantic import BeforeValidator
 
 from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
 from forewarn.errors import InvalidInputError
-from forewarn.ml.live import score_ingested
 from forewarn.ml.scoring import now_ms
-from forewarn.schemas.common import MetricName, ms_to_datetime, parse_timestamp
+from forewarn.pipeline.readings import check_batch_size, parse_timestamp
+from forewarn.schemas.common import MetricName, ms_to_datetime
 from forewarn.schemas.telemetry import (
     IngestResult,
     Reading,
@@ -22,7 +22,7 @@ from forewarn.schemas.telemetry import (
 )
 from forewarn.services.devices import get_device
 from forewarn.telemetry.query import RangeQuery, read_buckets, read_points
-from forewarn.telemetry.store import Row, dedupe, storing
+from forewarn.telemetry.store import Row
 
 router = APIRouter(prefix="/devices/{device_id}/telemetry", tags=["telemetry"])
 
@@ -66,20 +66,13 @@ def ingest(
 ) -> IngestResult:
     """Store one reading or a list of them, all or nothing; series with an active model are
     scored in time order and their anomalies stored, in the same transaction."""
-    readings = body
-    limit = runtime.settings.max_telemetry_batch
-    if len(readings) > limit:
-        raise InvalidInputError(("body",), f"batch has {len(readings)} readings; limit is {limit}")
+    check_batch_size(len(body), runtime.settings.max_telemetry_batch)
     get_device(session, device_id)
-    rows = dedupe(_to_rows(device_id, readings))
-    stored = storing(session.connection(), rows, unique=True)
-    scored, flagged = score_ingested(
-        session, runtime.registry, runtime.scorer, device_id, rows, stored
+    rows = {device_id: _to_rows(device_id, body)}
+    done = runtime.pipeline.ingest(session, rows, transport="http")
+    return IngestResult(
+        device_id=device_id, readings=done.readings, scored=done.scored, anomalies=done.anomalies
     )
-    written = len(rows)
-    session.commit()
-    runtime.metrics.readings_ingested.labels(transport="http").inc(written)
-    return IngestResult(device_id=device_id, readings=written, scored=scored, anomalies=flagged)
 
 
 @router.get("", response_model=TelemetryPage, dependencies=[AnyUser], summary="Read telemetry")

@@ -1,4 +1,9 @@
-"""Score readings as they are ingested, with every active model of their device."""
+"""Score stored readings with every active model of their device, in time order.
+
+The ingest path (HTTP telemetry, MQTT, CSV): readings arrive by device, not by series, so
+each active model of a device takes the batch's readings of its metrics (a device-level model
+only the times at which all of its metrics have a value).
+"""
 
 from __future__ import annotations
 
@@ -12,30 +17,20 @@ from sqlalchemy.orm import Session
 from forewarn.ml.registry import ActiveModel, ModelRegistry
 from forewarn.ml.scoring import Scorer, Value, Work
 from forewarn.ml.streams import Previous, combine_previous
+from forewarn.pipeline.stages import ScoredSeries
 from forewarn.telemetry.query import latest_before_each
 from forewarn.telemetry.store import Row
 
 
-def score_ingested(
-    session: Session,
-    registry: ModelRegistry,
-    scorer: Scorer,
-    device_id: uuid.UUID,
-    rows: Sequence[Row],
-    during: AbstractContextManager[object] | None = None,
-) -> tuple[int, int]:
-    """Score a device's new rows; returns (readings scored, anomalies found)."""
-    return score_ingested_devices(session, registry, scorer, {device_id: rows}, during)
-
-
-def score_ingested_devices(
+def score_stored(
     session: Session,
     registry: ModelRegistry,
     scorer: Scorer,
     by_device: Mapping[uuid.UUID, Sequence[Row]],
     during: AbstractContextManager[object] | None = None,
-) -> tuple[int, int]:
-    """score_ingested for many devices, with one query for where every stream must stand.
+) -> list[ScoredSeries]:
+    """Score the devices' rows with their active models, with one query for where every
+    stream must stand; the series that had readings, with their verdicts.
 
     The rows are stored by the caller, before this call or by `during` (see `Scorer.score_many`).
     """
@@ -50,7 +45,10 @@ def score_ingested_devices(
         for (model, readings), previous in zip(work, _previous(session, work), strict=True)
     ]
     verdicts = scorer.score_many(session, jobs, during)
-    return sum(map(len, verdicts)), sum(v.is_anomaly for series in verdicts for v in series)
+    return [
+        ScoredSeries(job.model, job.readings, series)
+        for job, series in zip(jobs, verdicts, strict=True)
+    ]
 
 
 def _by_metric(rows: Sequence[Row]) -> dict[str, dict[int, float]]:

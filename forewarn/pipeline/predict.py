@@ -1,4 +1,9 @@
-"""Predictions: store the readings, score them in time order, keep the anomalies."""
+"""Predictions: readings named by series, stored and scored in time order with its active model.
+
+The predict path (`POST /ml/predict[/batch]`): unlike ingest, every series must have an active
+model, and each verdict is answered in the order the readings were given. The caller
+(`ReadingPipeline.predict`) runs the stages and commits.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from forewarn.errors import InvalidInputError
 from forewarn.ml.registry import ActiveModel, ModelRegistry
 from forewarn.ml.scoring import Scorer, Value, Verdict, Work
 from forewarn.ml.streams import Previous
+from forewarn.pipeline.stages import ScoredSeries
 from forewarn.telemetry.store import Row, storing, upsert_with_previous
 
 Loc = tuple[str | int, ...]
@@ -65,8 +71,9 @@ class SeriesOut:
 
 def predict(
     session: Session, registry: ModelRegistry, scorer: Scorer, batch: Sequence[SeriesIn]
-) -> list[SeriesOut]:
-    """All or nothing: every reading is stored and scored in one transaction."""
+) -> tuple[list[SeriesOut], list[ScoredSeries]]:
+    """Store and score every reading in the session's transaction (not committed); the
+    verdicts in request order, and the same series in time order for the stages."""
     models = [registry.active(session, s.device_id, s.metric_name) for s in batch]
     _check_each_model_once(batch, models)
     prepared = [_prepare(s, m) for s, m in zip(batch, models, strict=True)]
@@ -84,8 +91,9 @@ def predict(
         stored = storing(connection, rows, unique=len(prepared) == 1)
         work = [Work(p.model, p.inputs) for p in prepared]
         verdicts = scorer.score_many(session, work, during=stored)
-    session.commit()
-    return [_in_request_order(p, v) for p, v in zip(prepared, verdicts, strict=True)]
+    outs = [_in_request_order(p, v) for p, v in zip(prepared, verdicts, strict=True)]
+    scored = [ScoredSeries(p.model, p.inputs, v) for p, v in zip(prepared, verdicts, strict=True)]
+    return outs, scored
 
 
 def _check_each_model_once(batch: Sequence[SeriesIn], models: list[ActiveModel]) -> None:
