@@ -31,6 +31,7 @@ lint: $(BIN)/forewarn
 	$(BIN)/ruff check forewarn tests benchmarks
 	$(BIN)/ruff format --check forewarn tests benchmarks
 	$(BIN)/python scripts/check_conventions.py
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/forewarn
 	$(BIN)/mypy

@@ -34,9 +34,9 @@ from _server import (
     verdict,
 )
 
+from forewarn.artifacts import artifact_key, load_artifact
 from forewarn.detection.isolation_forest import IsolationForestDetector
 from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
-from forewarn.ml.artifacts import artifact_key, load_artifact
 
 TRAIN_READINGS = 1_000
 STEP_MS = 120_000  # 1,000 training readings then span more than a day

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from forewarn.artifacts import artifact_key, load_artifact, save_artifact
 from forewarn.detection.isolation_forest import IsolationForestDetector
-from forewarn.ml.artifacts import artifact_key, load_artifact, save_artifact
 
 Row = tuple[str, str, str]
 

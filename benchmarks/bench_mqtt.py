@@ -54,7 +54,7 @@ from _mqtt_watch import (
 from _server import Row, _throwaway_database, is_postgres_url, print_report, verdict
 
 from forewarn.cli.simulate import device_spec
-from forewarn.ml.training import TrainSpec, train_model
+from forewarn.lifecycle.training import TrainSpec, train_model
 from forewarn.runtime import build_runtime
 from forewarn.services.devices import create_device
 from forewarn.settings import Settings

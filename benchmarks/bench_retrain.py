@@ -27,7 +27,7 @@ import numpy as np
 from _server import _throwaway_database
 
 from forewarn.lifecycle.retrain import retrain_series
-from forewarn.ml.training import TrainSpec, train_model
+from forewarn.lifecycle.training import TrainSpec, train_model
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.schemas.devices import DeviceCreate
 from forewarn.services.devices import create_device
@@ -90,7 +90,7 @@ def run(url: str | None, series: int, readings: int, algorithm: str) -> None:
             champions = _setup(runtime, series, readings, algorithm)
             setup_s = time.perf_counter() - started
             started = time.perf_counter()
-            outcomes = [retrain_series(runtime, model_id) for model_id in champions]
+            outcomes = [retrain_series(runtime.retrainer, model_id) for model_id in champions]
             wall = time.perf_counter() - started
         finally:
             runtime.close()

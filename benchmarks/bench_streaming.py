@@ -3,13 +3,13 @@
 Run: .venv/bin/python benchmarks/bench_streaming.py [--algorithms a,b] [--readings 20000]
      [--batch 100000]
 
-One process, one series, one core: readings/s of `Stream.update` on a 1-minute temperature
+One process, one series, one core: readings/s of `DetectorState.update` on a 1-minute temperature
 series (after priming on 10,000 readings), and of `update_batch` on the same readings in one
 batch (as the batch endpoint scores them, with the same results), training time on those
 10,000 readings (best of three, scikit-learn imported beforehand), memory the fitted detector
-and its primed stream keep (tracemalloc), and the artifact size (np.savez_compressed of
+and its primed state keep (tracemalloc), and the artifact size (np.savez_compressed of
 to_arrays()). Then the default's `update_batch` on one batch of `--batch` readings (best of
-three, a freshly primed stream each time). Targets for the default: >= 20,000 readings/s one
+three, a freshly primed state each time). Targets for the default: >= 20,000 readings/s one
 at a time, >= 300,000 readings/s in a 100,000-reading batch and <= 1 s training. Exits 0
 whatever the figures.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from forewarn.detection.base import BatchStream, Detector
+from forewarn.detection.base import BatchState, Detector
 from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM, algorithm
 from forewarn.sim import TEMPERATURE, generate
 
@@ -77,9 +77,9 @@ def measure(name: str, n_stream: int) -> list[str]:
     create = algorithm(name).create
     fit_seconds = best_of(3, lambda: create().fit(train_ts, train_values))
     model_bytes, detector = retained_bytes(lambda: create().fit(train_ts, train_values))
-    stream_bytes, stream = retained_bytes(lambda: detector.stream(train_ts, train_values))
+    stream_bytes, state = retained_bytes(lambda: detector.prime(train_ts, train_values))
     rows = list(zip(ts[TRAIN_READINGS:].tolist(), values[TRAIN_READINGS:].tolist(), strict=True))
-    update = stream.update
+    update = state.update
     started = time.perf_counter()
     for t, v in rows:
         update(t, v)
@@ -106,15 +106,15 @@ def batch_rate(
     values: list[float],
     repeats: int = 1,
 ) -> float:
-    """Readings/s of one `update_batch` call on a stream primed on `history` (best of
-    `repeats`, a fresh stream each time); 0 if the stream has no batch path."""
+    """Readings/s of one `update_batch` call on a state primed on `history` (best of
+    `repeats`, a fresh state each time); 0 if the state has no batch path."""
     best = 0.0
     for _ in range(repeats):
-        stream = detector.stream(*history)
-        if not isinstance(stream, BatchStream):
+        state = detector.prime(*history)
+        if not isinstance(state, BatchState):
             return 0.0
         started = time.perf_counter()
-        stream.update_batch(stamps, values, detector.threshold_)
+        state.update_batch(stamps, values, detector.threshold_)
         best = max(best, len(stamps) / (time.perf_counter() - started))
     return best
 
@@ -142,7 +142,7 @@ def main() -> None:
     create = algorithm(DEFAULT_ALGORITHM).create
     create().fit(*readings(500))  # keep scikit-learn's one-off import out of the timings
     header = ["algorithm", "readings/s", "µs/reading", "batch readings/s", "fit 10k ms",
-              "model KiB", "stream KiB", "artifact KiB"]  # fmt: skip
+              "model KiB", "state KiB", "artifact KiB"]  # fmt: skip
     rows = [measure(name.strip(), args.readings) for name in args.algorithms.split(",")]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:

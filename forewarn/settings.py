@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from cronsim import CronSim, CronSimError
-from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values people paste from tutorials; a signing key equal to one of these is refused.
 _WEAK_SECRETS = frozenset({"secret", "changeme", "change-me", "password", "your-secret-key"})
 _MIN_SECRET_LENGTH = 32
 _SECRET_FILE = "secret.key"
-# Scheduled retraining runs on cron in UTC. forewarn/lifecycle/schedule.py reads the same syntax
-# (and computes the firing times); this twin checks the setting without importing Forewarn.
-DEFAULT_RETRAIN_SCHEDULE = "0 3 * * 0"  # weekly: Sunday 03:00 UTC
-_CRON_MACROS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
-
-
-def _cron_expression(expression: str) -> str:
-    """The expression with macros expanded and spaces normalised; ValueError names the field."""
-    text = _CRON_MACROS.get(expression.strip().lower(), expression.strip())
-    fields = text.split()
-    if len(fields) != 5:  # cronsim would also take a sixth field, for seconds
-        msg = f"{expression!r}: need 5 fields (minute hour day-of-month month day-of-week)"
-        raise ValueError(msg)
-    try:
-        next(CronSim(text, datetime(2000, 1, 1, tzinfo=UTC)))
-    except CronSimError as err:  # "Bad day-of-week"
-        raise ValueError(f"{expression!r}: {str(err).lower()}") from err
-    except StopIteration as err:
-        raise ValueError(f"{expression!r} never fires") from err
-    return " ".join(fields)
+# Weekly, Sunday 03:00 UTC. The expression is checked where the runtime is built
+# (forewarn.scheduling.cron reads it): the settings import nothing of Forewarn's.
+DEFAULT_RETRAIN_SCHEDULE = "0 3 * * 0"
 
 
 class SettingsError(ValueError):
@@ -125,7 +98,7 @@ class Settings(BaseSettings):
 
     # Model lifecycle (forewarn/lifecycle): scheduled retraining, feedback, /metrics.
     retrain_enabled: bool = True
-    retrain_schedule: Annotated[str, AfterValidator(_cron_expression)] = DEFAULT_RETRAIN_SCHEDULE
+    retrain_schedule: str = DEFAULT_RETRAIN_SCHEDULE  # cron, UTC; checked by build_runtime
     retrain_window_days: Annotated[int, Field(ge=1, le=3650)] | None = None  # None: the model's
     retrain_holdout_days: Annotated[float, Field(gt=0, le=365)] = 1.0
     retrain_check_interval_s: Annotated[float, Field(gt=0)] = 60.0

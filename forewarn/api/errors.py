@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from forewarn.artifacts import ArtifactError
 from forewarn.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
-from forewarn.ml.artifacts import ArtifactError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """`forewarn import-csv`: load historical readings from a CSV file, through the reading pipeline.
 
 The file is one transaction: every cell is checked (the reading rule of
-`forewarn.pipeline.readings`) before anything is written, and the readings are then stored
+`forewarn.telemetry.readings`) before anything is written, and the readings are then stored
 and scored in time order, chunk by chunk, so a series with an active model gets its
 anomalies exactly as if the readings had been sent over HTTP or MQTT.
 """
@@ -21,14 +21,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from forewarn.cli.common import console, err_console, open_runtime
 from forewarn.errors import ForewarnError
 from forewarn.pipeline.ingest import Ingested
-from forewarn.pipeline.readings import (
+from forewarn.services.devices import get_device
+from forewarn.telemetry.readings import (
     ReadingRuleError,
     check_metric_count,
     finite_value,
     metric_name,
     parse_timestamp,
 )
-from forewarn.services.devices import get_device
 from forewarn.telemetry.store import Row
 
 _CHUNK = 20_000  # readings per step of the progress bar (more when one time spans a boundary)

@@ -33,9 +33,9 @@ def serve(
 ) -> None:
     """Migrate the database and serve the API (and MQTT ingest if FOREWARN_MQTT_URL is set)."""
     from forewarn.cli.serving import run_server
-    from forewarn.lifecycle.job import register_retraining_job
-    from forewarn.monitor.job import register_monitor_job
     from forewarn.runtime import build_runtime
+    from forewarn.runtime.health_job import register_monitor_job
+    from forewarn.runtime.retrain_job import register_retraining_job
 
     configure_logging()
     runtime = build_runtime(load_settings())

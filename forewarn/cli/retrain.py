@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from forewarn.cli.common import console, err_console, open_runtime
-from forewarn.lifecycle.job import chosen_models, due_models
+from forewarn.lifecycle.due import chosen_models, due_models
 from forewarn.lifecycle.retrain import Outcome, retrain_series
 from forewarn.runtime import Runtime
 
@@ -79,7 +79,7 @@ def retrain(
         ) as progress:  # fmt: skip
             task = progress.add_task("retrain", total=len(targets))
             for model_id in targets:
-                outcomes.append(retrain_series(runtime, model_id, dry_run=dry_run))
+                outcomes.append(retrain_series(runtime.retrainer, model_id, dry_run=dry_run))
                 progress.advance(task)
     if not outcomes:
         console.print("no series to retrain")

@@ -11,7 +11,7 @@ from rich.markup import escape
 from forewarn.cli.common import console, err_console, open_runtime
 from forewarn.detection.registry import ALGORITHMS
 from forewarn.errors import ForewarnError, InvalidInputError
-from forewarn.ml.training import TrainSpec, choose_algorithm, train_model
+from forewarn.lifecycle.training import TrainSpec, choose_algorithm, train_model
 from forewarn.schemas.ml import series_key
 
 # The option of each TrainSpec field, to say which one a refusal is about.

@@ -214,7 +214,7 @@ class DeadLetter(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    kind: Mapped[str] = mapped_column(String(32))  # see forewarn/ingest/payloads.py REFUSALS
+    kind: Mapped[str] = mapped_column(String(32))  # see forewarn/telemetry/dead_letters.py REFUSALS
     topic: Mapped[str] = mapped_column(String(256))  # cut to 256 characters
     payload_excerpt: Mapped[str] = mapped_column(Text)  # the first bytes, decoded leniently
     reason: Mapped[str] = mapped_column(String(500))
@@ -250,7 +250,7 @@ class ModelMetrics(Base):
     )
     latency_count: Mapped[int] = mapped_column(BigInteger, default=0)
     latency_sum_s: Mapped[float] = mapped_column(Float, default=0.0)
-    # {bucket index: count} over forewarn.lifecycle.latency.BOUNDS_S (for the p95).
+    # {bucket index: count} over forewarn.scoring.latency.BOUNDS_S (for the p95).
     latency_buckets: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     first_scored_ts: Mapped[int | None] = mapped_column(BigInteger)  # epoch ms of readings
     last_scored_ts: Mapped[int | None] = mapped_column(BigInteger)

@@ -35,3 +35,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def ms_to_datetime(ts: int) -> datetime:
+    """Epoch milliseconds to an aware UTC datetime."""
+    return datetime.fromtimestamp(ts / 1000, UTC)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    """An aware datetime to epoch milliseconds."""
+    return int(value.timestamp() * 1000)

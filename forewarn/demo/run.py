@@ -19,13 +19,13 @@ from forewarn.db.models import Device, User
 from forewarn.demo.report import DEFAULT_GRACE_MS, Evaluation, evaluate
 from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.errors import ConflictError
-from forewarn.ml.catalog import purge_device_artifacts
-from forewarn.ml.registry import ModelRegistry
-from forewarn.ml.scoring import now_ms
-from forewarn.ml.training import DAY_MS, TrainSpec, train_model
+from forewarn.lifecycle.catalog import purge_device_artifacts
+from forewarn.lifecycle.training import DAY_MS, TrainSpec, train_model
 from forewarn.runtime import Runtime
 from forewarn.schemas.auth import UserCreate
 from forewarn.schemas.devices import DeviceCreate
+from forewarn.scoring.registry import ModelRegistry
+from forewarn.scoring.scorer import now_ms
 from forewarn.security.roles import Role
 from forewarn.services.devices import create_device, delete_device
 from forewarn.services.users import create_user

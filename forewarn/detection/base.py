@@ -1,6 +1,6 @@
 """The detector contract: fit on history, then score a series one reading at a time.
 
-Three layers, each testable alone (STYLE §8): a detector's stream turns a reading into a
+Three layers, each testable alone (STYLE §8): a detector's state turns a reading into a
 score in 0..1 (higher = more anomalous); the decision compares it with the detector's shipped
 threshold; alerting (hysteresis, escalation) happens later, outside this package.
 """
@@ -22,9 +22,9 @@ Arrays = dict[str, np.ndarray[Any, Any]]
 
 @dataclass(frozen=True)
 class Scored:
-    """A stream's verdict on one reading.
+    """A state's verdict on one reading.
 
-    `is_anomaly` is set by streams whose decision layer does more than compare the score
+    `is_anomaly` is set by states whose decision layer does more than compare the score
     with the threshold (e.g. reporting one excursion once); None means "use `decide`".
     """
 
@@ -34,7 +34,7 @@ class Scored:
 
 
 def decide(scored: Scored, threshold: float) -> bool:
-    """The shipped decision: the stream's own, else score above threshold once warmed up."""
+    """The shipped decision: the state's own, else score above threshold once warmed up."""
     if scored.is_anomaly is not None:
         return scored.is_anomaly
     return not scored.warming_up and scored.score > threshold
@@ -83,7 +83,7 @@ class Explanation:
         }
 
 
-class Stream(Protocol):
+class DetectorState(Protocol):
     """Per-series scoring state; sees readings strictly in time order, never ahead."""
 
     def update(self, ts_ms: int, value: float | Sequence[float]) -> Scored:
@@ -96,8 +96,8 @@ class Stream(Protocol):
 
 
 @runtime_checkable
-class BatchStream(Stream, Protocol):
-    """A stream that can score many readings at once (e.g. a stateless one, vectorised)."""
+class BatchState(DetectorState, Protocol):
+    """A state that can score many readings at once (e.g. a stateless one, vectorised)."""
 
     def update_batch(
         self, ts_ms: Sequence[int], values: Sequence[float], threshold: float
@@ -117,13 +117,13 @@ class BatchVerdicts:
     explanations: dict[int, Explanation]  # of each flagged reading, by its position
 
     def as_tuple(self) -> tuple[list[float], list[bool], dict[int, Explanation]]:
-        """The `BatchStream.update_batch` form (without the warm-up flags)."""
+        """The `BatchState.update_batch` form (without the warm-up flags)."""
         return self.scores, self.flags, self.explanations
 
 
 @runtime_checkable
-class VerdictBatchStream(BatchStream, Protocol):
-    """A batch stream that also says which readings it scored while warming up."""
+class VerdictBatchState(BatchState, Protocol):
+    """A batch state that also says which readings it scored while warming up."""
 
     def verdict_batch(
         self, ts_ms: Sequence[int], values: Sequence[float | Sequence[float]], threshold: float
@@ -143,7 +143,7 @@ class Detector(Protocol):
         """Learn from history: values shaped (n,) for one metric or (n, k) for k metrics."""
         ...
 
-    def stream(self, ts_ms: I64Array, values: F64Array) -> Stream:
+    def prime(self, ts_ms: I64Array, values: F64Array) -> DetectorState:
         """A scoring state primed with recent history (which is learned, not scored)."""
         ...
 

@@ -1,6 +1,6 @@
 """Scoring a batch of readings at once, exactly as one `update` after another would.
 
-A stream that implements `score_batch` advances its state over many readings with numpy
+A state that implements `score_batch` advances its state over many readings with numpy
 and says what `update` would have returned for each (`BatchScores`). `verdicts` adds the
 decision and the explanations, as `decide` and `explain` would right after each reading.
 From the first reading the batch path cannot take (a value that is not a finite number, a
@@ -20,10 +20,10 @@ import numpy as np
 from forewarn.detection.base import (
     BatchVerdicts,
     BoolArray,
+    DetectorState,
     Explanation,
     F64Array,
     I64Array,
-    Stream,
     decide,
 )
 
@@ -40,7 +40,7 @@ class BatchScores:
     """What `update` returned for each reading of a batch, and how to explain any of them.
 
     `explain(i)` is what `explain()` said right after reading i; `decided` holds the
-    stream's own decisions (`Scored.is_anomaly`), or None where `decide` compares with the
+    state's own decisions (`Scored.is_anomaly`), or None where `decide` compares with the
     threshold.
     """
 
@@ -50,8 +50,8 @@ class BatchScores:
     decided: BoolArray | None = None
 
 
-class BatchScorer(Stream, Protocol):
-    """A stream whose state can advance over many readings at once."""
+class BatchScorer(DetectorState, Protocol):
+    """A detector state that can advance over many readings at once."""
 
     @property
     def width(self) -> int:
@@ -71,7 +71,7 @@ def by_row(
 
 
 def verdicts(
-    stream: BatchScorer,
+    state: BatchScorer,
     ts_ms: Sequence[int],
     values: _Values,
     threshold: float,
@@ -79,10 +79,10 @@ def verdicts(
 ) -> BatchVerdicts:
     """`update`, `decide` and `explain` on each reading: batched as far as it can be."""
     if len(ts_ms) < min_batch:
-        return sequential(stream, ts_ms, values, threshold)
-    stamps, rows, clean = prepared(ts_ms, values, stream.width)
-    done = decided(stream.score_batch(stamps, rows), threshold) if clean else _NONE
-    rest = sequential(stream, ts_ms[clean:], values[clean:], threshold)
+        return sequential(state, ts_ms, values, threshold)
+    stamps, rows, clean = prepared(ts_ms, values, state.width)
+    done = decided(state.score_batch(stamps, rows), threshold) if clean else _NONE
+    rest = sequential(state, ts_ms[clean:], values[clean:], threshold)
     shifted = {clean + i: e for i, e in rest.explanations.items()}
     return BatchVerdicts(
         done.scores + rest.scores,
@@ -120,7 +120,7 @@ def _usable(stamps: np.ndarray[Any, Any], numbers: np.ndarray[Any, Any], width: 
 
 
 def decided(batch: BatchScores, threshold: float) -> BatchVerdicts:
-    """The decision on each reading (the stream's own, else `decide`'s) and explanations."""
+    """The decision on each reading (the state's own, else `decide`'s) and explanations."""
     flags = batch.decided
     if flags is None:
         flags = ~batch.warming_up & (batch.scores > threshold)
@@ -131,23 +131,23 @@ def decided(batch: BatchScores, threshold: float) -> BatchVerdicts:
 
 
 def sequential(
-    stream: Stream, ts_ms: Sequence[int], values: _Values, threshold: float
+    state: DetectorState, ts_ms: Sequence[int], values: _Values, threshold: float
 ) -> BatchVerdicts:
     """`update`, `decide` and `explain` one reading at a time (the reference path)."""
     result = BatchVerdicts([], [], [], {})
     for i, (ts, value) in enumerate(zip(ts_ms, values, strict=True)):
-        scored = stream.update(ts, value)
+        scored = state.update(ts, value)
         flag = decide(scored, threshold)
         result.scores.append(scored.score)
         result.flags.append(flag)
         result.warming_up.append(scored.warming_up)
         if flag:
-            result.explanations[i] = stream.explain()
+            result.explanations[i] = state.explain()
     return result
 
 
 class BatchScoring:
-    """`update_batch` and `verdict_batch` for a stream that implements `score_batch`."""
+    """`update_batch` and `verdict_batch` for a state that implements `score_batch`."""
 
     def update_batch(
         self: BatchScorer,

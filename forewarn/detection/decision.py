@@ -1,10 +1,10 @@
-"""The decision layer (STYLE §8): from a stream of scores to "report this reading or not".
+"""The decision layer (STYLE §8): from a sequence of scores to "report this reading or not".
 
 A threshold alone reports every reading of an excursion; an operator, like NAB, counts one
 excursion as one event. `EventGate` reports the first reading whose score exceeds the
 threshold, then stays silent until the score has stayed below `release` for `quiet_rows`
 readings in a row (hysteresis), so one excursion is reported once. Readings scored while
-the stream is warming up are never reported and do not change the gate.
+the state is warming up are never reported and do not change the gate.
 """
 
 from __future__ import annotations

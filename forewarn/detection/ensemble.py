@@ -5,7 +5,7 @@ Three layers (STYLE §8): (1) each member detector turns a reading into a raw sc
 likelihood layer turns raw scores into how unusual the recent ones are against their own
 history, and a reading that leaves the range seen so far by more than `range_tolerance` of
 its width scores 1 whatever the models say; (3) `EventGate` decides which readings to report.
-The score the stream returns is calibrated by `ExcursionScore`: a reading keeps its full
+The score the state returns is calibrated by `ExcursionScore`: a reading keeps its full
 score only where it starts an excursion at some level, so any threshold on the score, like
 the gate, fires about once per excursion.
 """
@@ -29,7 +29,7 @@ from forewarn.detection.decision import (
 from forewarn.detection.features import as_columns
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.known_range import Exit, KnownRange
-from forewarn.detection.likelihood import AnomalyLikelihood, LikelihoodStream, decades_score
+from forewarn.detection.likelihood import AnomalyLikelihood, LikelihoodState, decades_score
 from forewarn.detection.params import get_params, known_params
 
 RANGE_SCORE = 1.0  # score of a reading outside the known range (see known_range) ...
@@ -50,7 +50,7 @@ class LikelihoodEnsemble:
     short_rows, long_rows, decades
         As for :class:`AnomalyLikelihood`; `decades` sets the shipped threshold.
     excursion_rows : int
-        Calm readings after which a level of the excursion score re-arms (0: the stream
+        Calm readings after which a level of the excursion score re-arms (0: the state
         returns the uncalibrated score).
     seed : int
         Passed to the members.
@@ -63,14 +63,14 @@ class LikelihoodEnsemble:
     >>> ts = np.arange(3000, dtype=np.int64) * 60_000
     >>> values = 25 + np.random.default_rng(0).normal(0, 0.2, 3000)
     >>> detector = LikelihoodEnsemble(metrics=["temperature"]).fit(ts, values)
-    >>> stream = detector.stream(ts, values)
-    >>> [stream.update((3000 + i) * 60_000, 25.1).is_anomaly for i in range(2)]
+    >>> state = detector.prime(ts, values)
+    >>> [state.update((3000 + i) * 60_000, 25.1).is_anomaly for i in range(2)]
     [False, False]
-    >>> stream.update(3002 * 60_000, 30.0).is_anomaly
+    >>> state.update(3002 * 60_000, 30.0).is_anomaly
     True
-    >>> stream.explain().summary.startswith("temperature 30 is outside its known range")
+    >>> state.explain().summary.startswith("temperature 30 is outside its known range")
     True
-    >>> stream.update(3003 * 60_000, 30.0).is_anomaly  # the same excursion: reported once
+    >>> state.update(3003 * 60_000, 30.0).is_anomaly  # the same excursion: reported once
     False
 
     It fails on faults that stay inside the known range and move too slowly for the
@@ -118,14 +118,14 @@ class LikelihoodEnsemble:
         self.threshold_ = decades_score(self.decades)
         return self
 
-    def stream(self, ts_ms: I64Array, values: F64Array) -> EnsembleStream:
-        """Member streams primed with history; the range also covers the history."""
+    def prime(self, ts_ms: I64Array, values: F64Array) -> EnsembleState:
+        """Member states primed with history; the range also covers the history."""
         self._check_fitted()
         columns = as_columns(values)
         low = np.minimum(self.low_, columns.min(axis=0, initial=np.inf))
         high = np.maximum(self.high_, columns.max(axis=0, initial=-np.inf))
-        streams = [member.stream(ts_ms, values) for member in self.members_]
-        return EnsembleStream(self, streams, (low.tolist(), high.tolist()), len(ts_ms))
+        states = [member.prime(ts_ms, values) for member in self.members_]
+        return EnsembleState(self, states, (low.tolist(), high.tolist()), len(ts_ms))
 
     def to_arrays(self) -> Arrays:
         """Each member's arrays under an m<i>_ prefix, plus the ranges."""
@@ -175,17 +175,17 @@ def excursion_score(quiet_rows: int) -> ExcursionScore | None:
     return ExcursionScore(tuple(decades_score(float(d)) for d in decades), quiet_rows)
 
 
-class EnsembleStream(BatchScoring):
+class EnsembleState(BatchScoring):
     """Member likelihoods, the range check and the event gate, one reading at a time."""
 
     def __init__(
         self,
         detector: LikelihoodEnsemble,
-        members: list[LikelihoodStream],
+        members: list[LikelihoodState],
         known_range: tuple[list[float], list[float]],
         seen: int,
     ) -> None:
-        """Start from primed member streams, the known range and the history length."""
+        """Start from primed member states, the known range and the history length."""
         self._members = members
         self._range = KnownRange(detector.metrics, *known_range, detector.range_tolerance)
         self._gate = EventGate(detector.threshold_)

@@ -1,4 +1,4 @@
-"""The streaming features of `feature_stream`, for a whole batch of readings at once.
+"""The streaming features of `feature_state`, for a whole batch of readings at once.
 
 Each function computes one kind of feature for every reading of a batch from a
 `BatchWindow`: the batch after the history a feature may look back on. The numbers are
@@ -44,7 +44,7 @@ class BatchWindow:
 
     @property
     def index(self) -> I64Array:
-        """Each batch reading's position in the stream (0 for the first reading ever)."""
+        """Each batch reading's position in the state (0 for the first reading ever)."""
         return self.first + np.arange(self.batch, dtype=np.int64)
 
     @property
@@ -57,7 +57,7 @@ class BatchWindow:
         start = len(self.full) - self.batch - h
         if start >= 0:
             return self.full[start : start + self.batch]
-        # The history is the whole stream: the first -start readings have none that old.
+        # The history is the whole state: the first -start readings have none that old.
         none = np.full(min(-start, self.batch), self.ref)
         return np.concatenate((none, self.full[: max(start + self.batch, 0)]))
 
@@ -96,7 +96,7 @@ def sliding_extreme(a: F64Array, h: int, extreme: Extreme) -> F64Array:
 def range_column(w: BatchWindow, h: int) -> F64Array:
     """max - min of the h readings up to and including each one (fewer at the start)."""
     # Padding with the first value ever changes no extreme: windows reach back that far
-    # only when the history holds the whole stream.
+    # only when the history holds the whole state.
     padded = np.concatenate((np.full(h - 1, w.full[0]), w.full))[-(w.batch + h - 1) :]
     high = sliding_extreme(padded, h, np.maximum)
     low = sliding_extreme(padded, h, np.minimum)

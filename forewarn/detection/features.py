@@ -2,7 +2,7 @@
 
 Each `FeatureSpec` says what to compute, over which horizon (a duration, turned into rows
 from the median sampling interval seen at fit) and how to phrase it in an explanation.
-`batch_features` computes the table with numpy for fitting; `feature_stream` computes the
+`batch_features` computes the table with numpy for fitting; `feature_state` computes the
 same numbers one reading at a time in O(1).
 Baselines (rolling mean, std, range) use only readings before the current one.
 Columns: each metric's own features, metric by metric, then the timestamp's features.

@@ -38,7 +38,7 @@ class RawDetector(Protocol):
     layout_: FeatureLayout
 
     def fit(self, ts_ms: I64Array, values: F64Array) -> Self: ...
-    def stream(self, ts_ms: I64Array, values: F64Array) -> BatchScorer: ...
+    def prime(self, ts_ms: I64Array, values: F64Array) -> BatchScorer: ...
     def params(self) -> dict[str, Any]: ...
     def history_scores(self, ts_ms: I64Array, values: F64Array) -> F64Array: ...
     def to_arrays(self) -> Arrays: ...
@@ -108,8 +108,8 @@ class AnomalyLikelihood:
     >>> ts = np.arange(2000, dtype=np.int64) * 60_000
     >>> values = 25 + np.random.default_rng(0).normal(0, 0.2, 2000)
     >>> detector = AnomalyLikelihood(metrics=["temperature"]).fit(ts, values)
-    >>> stream = detector.stream(ts, values)
-    >>> [stream.update((2000 + i) * 60_000, 25.0 + 5 * (i == 2)).score > 0.5 for i in range(4)]
+    >>> state = detector.prime(ts, values)
+    >>> [state.update((2000 + i) * 60_000, 25.0 + 5 * (i == 2)).score > 0.5 for i in range(4)]
     [False, False, True, True]
 
     It fails when anomalies are frequent: they widen the long-run distribution, so each new
@@ -155,10 +155,10 @@ class AnomalyLikelihood:
         self.threshold_ = decades_score(self.decades)
         return self
 
-    def stream(self, ts_ms: I64Array, values: F64Array) -> LikelihoodStream:
-        """The base's stream, wrapped; the recent raw scores come from the history."""
+    def prime(self, ts_ms: I64Array, values: F64Array) -> LikelihoodState:
+        """The base's state, wrapped; the recent raw scores come from the history."""
         recent = self.base_.history_scores(ts_ms, values)[-self.short_rows :]
-        return LikelihoodStream(self, self.base_.stream(ts_ms, values), recent.tolist())
+        return LikelihoodState(self, self.base_.prime(ts_ms, values), recent.tolist())
 
     def to_arrays(self) -> Arrays:
         """The base's arrays plus the learned distribution."""
@@ -196,8 +196,8 @@ class AnomalyLikelihood:
             raise NotFittedError("AnomalyLikelihood is warming up: call fit() first")
 
 
-class LikelihoodStream(BatchScoring):
-    """A base stream whose raw scores are turned into an anomaly likelihood."""
+class LikelihoodState(BatchScoring):
+    """A base state whose raw scores are turned into an anomaly likelihood."""
 
     def __init__(self, detector: AnomalyLikelihood, base: BatchScorer, recent: list[float]) -> None:
         """Start from the learned distributions and the history's last raw scores."""

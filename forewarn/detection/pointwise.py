@@ -65,8 +65,8 @@ class PointwiseForest:
     >>> import numpy as np
     >>> ts = np.arange(500, dtype=np.int64) * 60_000
     >>> values = np.random.default_rng(0).normal(25.0, 1.0, 500)
-    >>> stream = PointwiseForest(n_estimators=50).fit(ts, values).stream(ts, values)
-    >>> stream.update(500 * 60_000, 45.0).score > 0.6
+    >>> state = PointwiseForest(n_estimators=50).fit(ts, values).prime(ts, values)
+    >>> state.update(500 * 60_000, 45.0).score > 0.6
     True
 
     It fails on faults that stay inside the learned range (a stuck sensor, a slow drift, a
@@ -106,10 +106,10 @@ class PointwiseForest:
         self.median_, self.scale_ = robust_baseline(np.asarray(values, dtype=np.float64))
         return self
 
-    def stream(self, ts_ms: I64Array, values: F64Array) -> PointwiseStream:
-        """A stream; history is irrelevant to a point-wise model."""
+    def prime(self, ts_ms: I64Array, values: F64Array) -> PointwiseState:
+        """A state; history is irrelevant to a point-wise model."""
         self._check_fitted()
-        return PointwiseStream(self)
+        return PointwiseState(self)
 
     def to_arrays(self) -> Arrays:
         """The forest's compact encoding plus the baseline."""
@@ -133,7 +133,7 @@ class PointwiseForest:
             raise NotFittedError("PointwiseForest is warming up: call fit() first")
 
 
-class PointwiseStream:
+class PointwiseState:
     """Scores each reading alone; keeps only the last one, for its explanation."""
 
     def __init__(self, detector: PointwiseForest) -> None:

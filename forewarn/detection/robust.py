@@ -13,7 +13,7 @@ import numpy as np
 from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
 from forewarn.detection.baseline import FeatureBaseline, feature_arrays, load_feature_arrays
 from forewarn.detection.batch import BatchScores, BatchScoring, by_row
-from forewarn.detection.feature_stream import FeatureStream
+from forewarn.detection.feature_state import FeatureRows
 from forewarn.detection.features import (
     FeatureLayout,
     batch_features,
@@ -49,12 +49,12 @@ class RobustZScore:
     >>> import numpy as np
     >>> ts = np.arange(2000, dtype=np.int64) * 60_000
     >>> values = 25 + np.random.default_rng(0).normal(0, 0.2, 2000)
-    >>> stream = RobustZScore(metrics=["temperature"]).fit(ts, values).stream(ts, values)
-    >>> stream.update(2000 * 60_000, 25.1).score < 0.3
+    >>> state = RobustZScore(metrics=["temperature"]).fit(ts, values).prime(ts, values)
+    >>> state.update(2000 * 60_000, 25.1).score < 0.3
     True
-    >>> stream.update(2001 * 60_000, 27.5).score > 0.7
+    >>> state.update(2001 * 60_000, 27.5).score > 0.7
     True
-    >>> stream.explain().summary.startswith("temperature")
+    >>> state.explain().summary.startswith("temperature")
     True
 
     It fails on anomalies that only a combination of features reveals (a normal level at
@@ -93,11 +93,11 @@ class RobustZScore:
         top = self.baseline_.largest_surprises(list(rows.T), len(rows))
         return np.asarray(surprise_score(top), dtype=np.float64)
 
-    def stream(self, ts_ms: I64Array, values: F64Array) -> RobustStream:
-        """A stream primed with history."""
-        features = FeatureStream(self._fitted(), self.floors_)
+    def prime(self, ts_ms: I64Array, values: F64Array) -> RobustState:
+        """A state primed with history."""
+        features = FeatureRows(self._fitted(), self.floors_)
         features.prime(ts_ms, values)
-        return RobustStream(self, features)
+        return RobustState(self, features)
 
     def to_arrays(self) -> Arrays:
         """Layout, floors and baseline as numeric arrays."""
@@ -124,10 +124,10 @@ class RobustZScore:
         return self.layout_
 
 
-class RobustStream(BatchScoring):
+class RobustState(BatchScoring):
     """Features of each reading against its recent past, scored by the largest surprise."""
 
-    def __init__(self, detector: RobustZScore, features: FeatureStream) -> None:
+    def __init__(self, detector: RobustZScore, features: FeatureRows) -> None:
         """Score with `detector`'s baseline, on top of primed features."""
         self._detector = detector
         self._features = features

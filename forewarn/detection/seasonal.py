@@ -64,12 +64,12 @@ class SeasonalProfile:
     >>> import numpy as np
     >>> ts = np.arange(5 * 288, dtype=np.int64) * 300_000
     >>> values = 20 + 5 * np.sin(2 * np.pi * np.arange(5 * 288) / 288)
-    >>> stream = SeasonalProfile(metrics=["load"]).fit(ts, values).stream(ts, values)
-    >>> stream.update(5 * 288 * 300_000, 20.0).score < 0.1  # usual at midnight
+    >>> state = SeasonalProfile(metrics=["load"]).fit(ts, values).prime(ts, values)
+    >>> state.update(5 * 288 * 300_000, 20.0).score < 0.1  # usual at midnight
     True
-    >>> stream.update(5 * 288 * 300_000 + 72 * 300_000, 20.0).score > 0.3  # not at 6 am
+    >>> state.update(5 * 288 * 300_000 + 72 * 300_000, 20.0).score > 0.3  # not at 6 am
     True
-    >>> stream.explain().summary.startswith("load 20 is")
+    >>> state.explain().summary.startswith("load 20 is")
     True
 
     It fails on series without a stable daily or weekly shape, and on a history whose
@@ -118,10 +118,10 @@ class SeasonalProfile:
         top = np.max(z / self.scale_, axis=1, initial=0.0)
         return np.asarray(top / (top + Z_HALF), dtype=np.float64)
 
-    def stream(self, ts_ms: I64Array, values: F64Array) -> SeasonalStream:
-        """A stream (the profile needs no recent history)."""
+    def prime(self, ts_ms: I64Array, values: F64Array) -> SeasonalState:
+        """A state (the profile needs no recent history)."""
         self._check_fitted()
-        return SeasonalStream(self)
+        return SeasonalState(self)
 
     def bin_of(self, ts_ms: int) -> int:
         """The phase bin of a timestamp (0 without a period)."""
@@ -176,7 +176,7 @@ class SeasonalProfile:
             raise NotFittedError("SeasonalProfile is warming up: call fit() first")
 
 
-class SeasonalStream(BatchScoring):
+class SeasonalState(BatchScoring):
     """Each reading against the profile of its phase bin."""
 
     def __init__(self, detector: SeasonalProfile) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
 from forewarn.detection.baseline import FeatureBaseline, feature_arrays, load_feature_arrays
 from forewarn.detection.batch import BatchScores, BatchScoring, by_row
-from forewarn.detection.feature_stream import FeatureStream
+from forewarn.detection.feature_state import FeatureRows
 from forewarn.detection.features import (
     FeatureLayout,
     batch_features,
@@ -41,8 +41,8 @@ class WindowedForest:
     >>> ts = np.arange(2000, dtype=np.int64) * 60_000
     >>> values = 25 + np.random.default_rng(0).normal(0, 0.2, 2000)
     >>> detector = WindowedForest(n_estimators=50, metrics=["temperature"]).fit(ts, values)
-    >>> stream = detector.stream(ts, values)
-    >>> stream.update(2000 * 60_000, 27.5).score > 0.6
+    >>> state = detector.prime(ts, values)
+    >>> state.update(2000 * 60_000, 27.5).score > 0.6
     True
 
     It fails when the training history already holds the anomaly (the forest learns it as
@@ -94,11 +94,11 @@ class WindowedForest:
         rows = batch_features(self._fitted(), ts_ms, values, self.floors_)
         return self.forest_.score_many(rows)
 
-    def stream(self, ts_ms: I64Array, values: F64Array) -> WindowedStream:
-        """A stream primed with history."""
-        features = FeatureStream(self._fitted(), self.floors_)
+    def prime(self, ts_ms: I64Array, values: F64Array) -> WindowedState:
+        """A state primed with history."""
+        features = FeatureRows(self._fitted(), self.floors_)
         features.prime(ts_ms, values)
-        return WindowedStream(self, features)
+        return WindowedState(self, features)
 
     def to_arrays(self) -> Arrays:
         """Forest, layout, floors and baseline as numeric arrays."""
@@ -122,10 +122,10 @@ class WindowedForest:
         return self.layout_
 
 
-class WindowedStream(BatchScoring):
+class WindowedState(BatchScoring):
     """Feature rows of each reading, scored by the forest."""
 
-    def __init__(self, detector: WindowedForest, features: FeatureStream) -> None:
+    def __init__(self, detector: WindowedForest, features: FeatureRows) -> None:
         """Score with `detector`'s forest, on top of primed features."""
         self._detector = detector
         self._score_one = detector.forest_.score_one

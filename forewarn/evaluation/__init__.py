@@ -26,8 +26,8 @@ from forewarn.evaluation.nab import (
 from forewarn.evaluation.replay import (
     CorpusEvaluation,
     FitFn,
+    Replayer,
     ReplayResult,
-    Streamer,
     evaluate_corpus,
     evaluate_replays,
     replay_series,
@@ -45,7 +45,7 @@ __all__ = [
     "Profile",
     "ProfileScore",
     "ReplayResult",
-    "Streamer",
+    "Replayer",
     "WindowEvent",
     "evaluate_corpus",
     "evaluate_replays",

@@ -37,8 +37,8 @@ from forewarn.evaluation.nab import (
 from forewarn.evaluation.replay import (
     CorpusEvaluation,
     FitFn,
+    Replayer,
     ReplayResult,
-    Streamer,
     evaluate_replays,
     replay_series,
 )
@@ -94,21 +94,21 @@ def check_algorithm(name: str, params: Mapping[str, Any]) -> None:
 
 @dataclass
 class _Counting:
-    """A fit whose streamer reports its scored rows in chunks; for one series at a time."""
+    """A fit whose replayer reports its scored rows in chunks; for one series at a time."""
 
     fit: FitFn
     name: str
     progress: ProgressFn
-    inner: Streamer | None = None
+    inner: Replayer | None = None
     pending: int = 0
 
     def __call__(self, ts: IntArray, values: FloatArray) -> _Counting:
-        """Fit the wrapped detector; each refit replaces the previous streamer."""
+        """Fit the wrapped detector; each refit replaces the previous replayer."""
         self.inner = self.fit(ts, values)
         return self
 
     def update(self, ts: int, value: float) -> tuple[float, bool]:
-        """Score through the wrapped streamer, counting the row."""
+        """Score through the wrapped replayer, counting the row."""
         assert self.inner is not None, "update before fit"
         self.pending += 1
         if self.pending >= _TICK_ROWS:

@@ -7,33 +7,33 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from forewarn.detection.base import Stream, decide
+from forewarn.detection.base import DetectorState, decide
 from forewarn.detection.registry import build_detector
 from forewarn.evaluation.nab import FloatArray, IntArray
 from forewarn.evaluation.replay import FitFn
 
 
 @dataclass
-class DetectorStreamer:
-    """A detector's stream, answering the harness with (score, shipped decision)."""
+class DetectorReplayer:
+    """A detector's state, answering the harness with (score, shipped decision)."""
 
-    stream: Stream
+    state: DetectorState
     threshold: float
     params: dict[str, Any]  # the detector's effective parameters, defaults filled in
 
     def update(self, ts: int, value: float) -> tuple[float, bool]:
         """Score the next row and apply the detector's own decision."""
-        scored = self.stream.update(ts, value)
+        scored = self.state.update(ts, value)
         return scored.score, decide(scored, self.threshold)
 
 
 def fit_algorithm(
     ts: IntArray, values: FloatArray, *, name: str, params: Mapping[str, Any], seed: int = 0
-) -> DetectorStreamer:
-    """Fit `name` with `params` on history and return its primed stream."""
+) -> DetectorReplayer:
+    """Fit `name` with `params` on history and return its primed state."""
     built = build_detector(name, params, seed=seed)
     detector = built.detector.fit(ts, values)
-    return DetectorStreamer(detector.stream(ts, values), detector.threshold_, built.params)
+    return DetectorReplayer(detector.prime(ts, values), detector.threshold_, built.params)
 
 
 def fit_function(name: str, **params: Any) -> FitFn:

@@ -2,13 +2,13 @@
 
 Contract with the detector (two callables, so this harness needs no detector package):
 
-- ``fit(ts_hist, values_hist) -> Streamer`` learns from history only. It is called first on
+- ``fit(ts_hist, values_hist) -> Replayer`` learns from history only. It is called first on
   the probationary rows ``[0, p)`` and, with ``retrain_every_rows=k``, again after every
   ``k`` scored rows on all rows seen so far (or the last ``retrain_window_rows`` of them).
   It receives copies, so it cannot reach later rows of the series.
-- Priming: the streamer returned by ``fit`` already holds that history as its recent window;
+- Priming: the replayer returned by ``fit`` already holds that history as its recent window;
   its next ``update`` is the row right after the last history row, with nothing replayed.
-- ``Streamer.update(ts_ms, value) -> (score, is_anomaly)`` is called once per row after the
+- ``Replayer.update(ts_ms, value) -> (score, is_anomaly)`` is called once per row after the
   probationary period, in file order (time order, bar a few repeated timestamps in NAB).
   The score feeds the NAB threshold sweep; ``is_anomaly`` is the product's own decision
   (it may include suppression) and is scored as given.
@@ -45,7 +45,7 @@ from forewarn.evaluation.nab import (
 )
 
 
-class Streamer(Protocol):
+class Replayer(Protocol):
     """A detector primed on history that consumes one later row at a time."""
 
     def update(self, ts: int, value: float) -> tuple[float, bool]:
@@ -53,7 +53,7 @@ class Streamer(Protocol):
         ...
 
 
-FitFn = Callable[[IntArray, FloatArray], Streamer]
+FitFn = Callable[[IntArray, FloatArray], Replayer]
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _history(
 
 
 def _segments(probation: int, n_rows: int, every: int | None) -> list[tuple[int, int]]:
-    """Row ranges streamed by one fitted streamer each."""
+    """Row ranges replayed by one fitted replayer each."""
     step = every or max(n_rows - probation, 1)
     starts = range(probation, max(n_rows, probation + 1), step)
     return [(a, min(a + step, n_rows)) for a in starts]
@@ -97,10 +97,10 @@ def _check_positive(**params: int | None) -> None:
             raise InvalidInputError((name,), f"{name} must be >= 1, got {value}")
 
 
-def _stream(
+def _replay_rows(
     series: LabelledSeries, fit: FitFn, every: int | None, window: int | None
 ) -> tuple[list[tuple[float, bool]], int, float]:
-    """Run freshly fitted streamers over the scored rows: (outputs, fits, fit seconds)."""
+    """Run freshly fitted replayers over the scored rows: (outputs, fits, fit seconds)."""
     ts, values = series.ts_ms, series.values
     stamps, readings = ts.tolist(), values.tolist()
     outputs: list[tuple[float, bool]] = []
@@ -108,10 +108,10 @@ def _stream(
     segments = _segments(probationary_rows(len(ts)), len(ts), every)
     for k, (a, b) in enumerate(segments):
         tick = time.perf_counter()
-        streamer = fit(*_history(ts, values, a, window if k else None))
+        replayer = fit(*_history(ts, values, a, window if k else None))
         fit_seconds += time.perf_counter() - tick
         rows = zip(stamps[a:b], readings[a:b], strict=True)
-        outputs.extend(streamer.update(t, v) for t, v in rows)
+        outputs.extend(replayer.update(t, v) for t, v in rows)
     return outputs, len(segments), fit_seconds
 
 
@@ -127,7 +127,9 @@ def replay_series(
     n_rows = len(series.ts_ms)
     probation = probationary_rows(n_rows)
     started = time.perf_counter()
-    outputs, n_fits, fit_seconds = _stream(series, fit, retrain_every_rows, retrain_window_rows)
+    outputs, n_fits, fit_seconds = _replay_rows(
+        series, fit, retrain_every_rows, retrain_window_rows
+    )
     update_seconds = time.perf_counter() - started - fit_seconds
     scores, flags = np.full(n_rows, np.nan), np.zeros(n_rows, dtype=np.bool_)
     if outputs:

@@ -9,7 +9,7 @@ Accepted payloads are the shapes devices already send to ThingsBoard:
 
 A message is all or nothing: one bad value refuses the whole message, and the reason names the
 field (``[2].values.temperature: NaN is not a finite number``). Names, values, timestamps and
-the metric count are checked by the one reading rule, `forewarn.pipeline.readings`.
+the metric count are checked by the one reading rule, `forewarn.telemetry.readings`.
 
 >>> rules = PayloadRules(topic_root="forewarn/v1", max_bytes=1024)
 >>> topic = "forewarn/v1/devices/3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c/telemetry"
@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from forewarn.pipeline.readings import (
+from forewarn.telemetry.readings import (
     METRIC_NAME_RULE,
     ReadingRuleError,
     check_metric_count,
@@ -37,28 +37,6 @@ from forewarn.pipeline.readings import (
     parse_timestamp,
 )
 from forewarn.telemetry.store import Row
-
-
-@dataclass(frozen=True)
-class RefusalKind:
-    """A class of refused message: a dead-letter `kind` and the counter label."""
-
-    name: str
-    summary: str
-
-
-REFUSALS: tuple[RefusalKind, ...] = (
-    RefusalKind("bad_topic", "topic is not {root}/devices/{device uuid}/telemetry"),
-    RefusalKind("oversized", "payload is larger than FOREWARN_INGEST_MAX_PAYLOAD_BYTES"),
-    RefusalKind("bad_json", "payload is not JSON (or not UTF-8)"),
-    RefusalKind("bad_shape", "JSON is not a reading, a {ts, values} object or a list of them"),
-    RefusalKind("bad_metric", "a metric name is not 1-64 of A-Z a-z 0-9 _ . -"),
-    RefusalKind("bad_value", "a value is not a finite number (string, null, NaN, Infinity)"),
-    RefusalKind("bad_timestamp", "ts is not epoch ms / ISO 8601 between 2000 and now + 24 h"),
-    RefusalKind("unknown_device", "the topic's device id is not a registered device"),
-    RefusalKind("store_failed", "the database refused the message's readings"),
-)
-KINDS = frozenset(kind.name for kind in REFUSALS)
 
 _SHOWN = 40  # characters of an offending value quoted in a reason
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from forewarn.ingest.batcher import Batcher, BatchLimits
-from forewarn.ingest.dead_letters import EXCERPT_BYTES, KindLog
 from forewarn.ingest.mqtt import AckToken, BrokerConfig, MqttConsumer
 from forewarn.ingest.payloads import PayloadRules, parse_message
 from forewarn.ingest.writer import BatchResult, BatchWriter, Delivery
 from forewarn.runtime import Runtime
+from forewarn.telemetry.dead_letters import EXCERPT_BYTES, KindLog
 
 
 @dataclass

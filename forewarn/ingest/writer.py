@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forewarn.db.models import Device
 from forewarn.errors import StorageUnavailableError
-from forewarn.ingest.dead_letters import DeadLetterRecord, insert_dead_letters
 from forewarn.ingest.mqtt import AckToken
 from forewarn.ingest.payloads import Accepted, Refusal
 from forewarn.pipeline.ingest import ReadingPipeline
+from forewarn.telemetry.dead_letters import DeadLetterRecord, insert_dead_letters
 from forewarn.telemetry.store import Row
 
 _LOGGER = logging.getLogger(__name__)

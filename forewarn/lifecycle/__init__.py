@@ -1,2 +1,2 @@
-"""Model lifecycle: scheduled retraining (champion/challenger), operator feedback, quality
-metrics per model and the threshold suggestion drawn from the feedback."""
+"""Model use cases: train and list models, retrain on a schedule (champion/challenger), operator
+feedback, and quality metrics per model with the threshold suggestion drawn from the feedback."""

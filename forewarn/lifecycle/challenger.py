@@ -1,7 +1,7 @@
 """Champion/challenger: both models replay the same held-out recent readings, and the
 challenger is promoted only if it is not worse on any check of `CHECKS`.
 
-Both streams are primed on the same history (the challenger's training readings), then
+Both states are primed on the same history (the challenger's training readings), then
 score the held-out readings one at a time with their shipped decision, exactly as live
 scoring would. Ground truth is what operators said: confirmed incidents (true-positive
 windows) must still be found, readings marked false positive must not be reported again,
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from forewarn.detection.base import BatchStream, Detector, F64Array, I64Array, decide
+from forewarn.detection.base import BatchState, Detector, F64Array, I64Array, decide
 from forewarn.evaluation.events import false_events
 
 MIN_HOLDOUT_ROWS = 10
@@ -52,11 +52,11 @@ def decisions(
     detector: Detector, threshold: float, history: Readings, held: Readings
 ) -> list[bool]:
     """The shipped decision on each held-out reading, primed on `history`."""
-    stream = detector.stream(history.ts, history.values)
+    state = detector.prime(history.ts, history.values)
     stamps, values = held.ts.tolist(), held.values.tolist()
-    if isinstance(stream, BatchStream) and held.values.ndim == 1:
-        return list(stream.update_batch(stamps, values, threshold)[1])
-    return [decide(stream.update(t, v), threshold) for t, v in zip(stamps, values, strict=True)]
+    if isinstance(state, BatchState) and held.values.ndim == 1:
+        return list(state.update_batch(stamps, values, threshold)[1])
+    return [decide(state.update(t, v), threshold) for t, v in zip(stamps, values, strict=True)]
 
 
 def backtest(

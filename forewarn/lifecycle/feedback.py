@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from forewarn.db.models import AnomalyDetection, AnomalyFeedback
 from forewarn.db.types import utcnow
 from forewarn.errors import ConflictError, NotFoundError
-from forewarn.lifecycle.latency import metrics_row
+from forewarn.scoring.latency import metrics_row
 
 Label = Literal["true_positive", "false_positive"]
 TRUE_POSITIVE: Label = "true_positive"

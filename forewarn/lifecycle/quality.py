@@ -22,8 +22,8 @@ from forewarn.db.models import MLModel, ModelMetrics
 from forewarn.detection.likelihood import D_HALF
 from forewarn.errors import NotFoundError
 from forewarn.lifecycle.feedback import labelled_scores
-from forewarn.lifecycle.latency import mean_and_p95_ms, stored_tally
-from forewarn.ml.registry import ModelRegistry
+from forewarn.scoring.latency import mean_and_p95_ms, stored_tally
+from forewarn.scoring.registry import ModelRegistry
 
 DAY_MS = 86_400_000
 MAX_SCORE = 1.0  # a reading outside the known range scores exactly this: no threshold helps

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from forewarn.db.models import MLModel
 from forewarn.db.types import utcnow
@@ -29,16 +29,36 @@ from forewarn.lifecycle.challenger import (
     judge,
 )
 from forewarn.lifecycle.feedback import confirmed_windows, false_positive_times
-from forewarn.lifecycle.latency import metrics_row
 from forewarn.lifecycle.quality import knob, suggestion
-from forewarn.ml.registry import ActiveModel
-from forewarn.ml.training import DAY_MS, Fitted, TrainSpec, fit_model, store_model
-from forewarn.runtime import Runtime
-from forewarn.settings import Settings
+from forewarn.lifecycle.training import DAY_MS, Fitted, TrainSpec, fit_model, store_model
+from forewarn.scoring.latency import metrics_row
+from forewarn.scoring.registry import ActiveModel, ModelRegistry
+from forewarn.scoring.scorer import Scorer
 from forewarn.telemetry.query import latest_ts, read_aligned
 
 _LOGGER = logging.getLogger(__name__)
 DEFAULT_WINDOW_DAYS = 7
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """The settings retraining follows (FOREWARN_RETRAIN_*, auto-tuning, feedback window)."""
+
+    window_days: int | None  # None: the champion's own training window
+    holdout_days: float
+    auto_tune: bool
+    feedback_window_minutes: int
+
+
+@dataclass(frozen=True)
+class Retrainer:
+    """What retraining uses: sessions, the registry and artifact key, the scorer, the policy."""
+
+    sessions: sessionmaker[Session]
+    registry: ModelRegistry
+    artifact_key: bytes
+    scorer: Scorer
+    policy: RetrainPolicy
 
 
 @dataclass(frozen=True)
@@ -74,7 +94,7 @@ def _read(
 
 def _spec(
     session: Session,
-    settings: Settings,
+    policy: RetrainPolicy,
     champion: MLModel,
     end_ms: int,
     exclude: list[tuple[int, int]],
@@ -82,9 +102,7 @@ def _spec(
     """The champion's algorithm and parameters, on the window ending at `end_ms`."""
     params = dict(champion.parameters)
     accepted = algorithm(champion.algorithm).parameters
-    days = settings.retrain_window_days or int(
-        params.get("training_window_days", DEFAULT_WINDOW_DAYS)
-    )
+    days = policy.window_days or int(params.get("training_window_days", DEFAULT_WINDOW_DAYS))
     return TrainSpec(
         device_id=champion.device_id,
         metric_name=champion.metric_name,
@@ -94,38 +112,42 @@ def _spec(
         seed=int(params.get("seed", 0)),
         params={
             **{k: v for k, v in params.items() if k in accepted},
-            **tuned_params(session, settings, champion),
+            **tuned_params(session, policy, champion),
         },
         exclude_ms=tuple(exclude),
     )
 
 
-def tuned_params(session: Session, settings: Settings, champion: MLModel) -> dict[str, float]:
+def tuned_params(session: Session, policy: RetrainPolicy, champion: MLModel) -> dict[str, float]:
     """With auto-tuning on, the champion's suggested parameter where it applies at refit."""
-    if not settings.auto_tune_thresholds or knob(champion.algorithm).live:
+    if not policy.auto_tune or knob(champion.algorithm).live:
         return {}
     found = suggestion(session, champion)
     return {found.parameter: found.suggested} if found.silenced else {}
 
 
 def plan_retraining(
-    session: Session, settings: Settings, champion: MLModel, active: ActiveModel
+    session: Session, policy: RetrainPolicy, champion: MLModel, active: ActiveModel
 ) -> Plan:
     """Where the held-out readings start, the feedback windows and the challenger's spec."""
     ends = [latest_ts(session, champion.device_id, m) for m in active.metrics]
     if any(e is None for e in ends):
         raise ForewarnError("the series has no readings")
     held_to = min(e for e in ends if e is not None)
-    held_from = held_to - int(settings.retrain_holdout_days * DAY_MS) + 1
+    held_from = held_to - int(policy.holdout_days * DAY_MS) + 1
     device, metric = champion.device_id, champion.metric_name
-    windows = confirmed_windows(session, device, metric, settings.feedback_window_minutes)
+    windows = confirmed_windows(session, device, metric, policy.feedback_window_minutes)
     false_ts = false_positive_times(session, device, metric)
-    spec = _spec(session, settings, champion, held_from - 1, windows)
+    spec = _spec(session, policy, champion, held_from - 1, windows)
     return Plan(held_from, held_to, windows, false_ts, spec)
 
 
 def _replay(
-    session: Session, runtime: Runtime, champion: ActiveModel, plan: Plan, fitted: Fitted
+    session: Session,
+    registry: ModelRegistry,
+    champion: ActiveModel,
+    plan: Plan,
+    fitted: Fitted,
 ) -> tuple[Backtest, Backtest]:
     """Both models over the held-out readings, primed on the challenger's training readings
     (read again for the champion only if its metrics differ, e.g. a device gained one)."""
@@ -137,7 +159,7 @@ def _replay(
         start = int(fitted.ts[0])
         own_history = _read(session, champion, champion.metrics, start, plan.held_from - 1)
         own_held = _read(session, champion, champion.metrics, plan.held_from, plan.held_to)
-    old = decisions(runtime.registry.detector(champion), champion.threshold, own_history, own_held)
+    old = decisions(registry.detector(champion), champion.threshold, own_history, own_held)
     new = decisions(fitted.detector, fitted.detector.threshold_, history, held)
     return (
         backtest(old, own_held.ts, plan.windows, plan.false_ts),
@@ -172,16 +194,20 @@ def _verdict(
 
 
 def retrain_series(
-    runtime: Runtime, champion_id: uuid.UUID, *, dry_run: bool = False, now: datetime | None = None
+    retrainer: Retrainer,
+    champion_id: uuid.UUID,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
 ) -> Outcome:
     """Retrain one active model's series; a failure is reported in the outcome."""
-    with runtime.sessions() as session:
+    with retrainer.sessions() as session:
         champion = session.get(MLModel, champion_id)
         if champion is None or not champion.is_active:
             return Outcome(uuid.UUID(int=0), "", champion_id, None, False, "not active", None)
         series = (champion.device_id, champion.metric_name, champion.id)
         try:
-            return _retrain(session, runtime, champion, dry_run, now or utcnow())
+            return _retrain(session, retrainer, champion, dry_run, now or utcnow())
         except ForewarnError as err:
             session.rollback()
             _LOGGER.warning("retraining %s failed: %s", series[1], err)
@@ -192,25 +218,25 @@ def retrain_series(
 
 
 def _retrain(
-    session: Session, runtime: Runtime, champion: MLModel, dry_run: bool, now: datetime
+    session: Session, retrainer: Retrainer, champion: MLModel, dry_run: bool, now: datetime
 ) -> Outcome:
     active = ActiveModel.from_row(champion)
-    plan = plan_retraining(session, runtime.settings, champion, active)
+    plan = plan_retraining(session, retrainer.policy, champion, active)
     fitted = fit_model(session, plan.spec)
-    old, new = _replay(session, runtime, active, plan, fitted)
-    days = runtime.settings.retrain_holdout_days
+    old, new = _replay(session, retrainer.registry, active, plan, fitted)
+    days = retrainer.policy.holdout_days
     reason, evaluation = _verdict(plan, fitted, old, new, champion, days)
     series = (champion.device_id, champion.metric_name, champion.id)
     if dry_run:
         return Outcome(*series, None, reason is None, reason, evaluation)
     champion.retrained_at = now
     model = store_model(
-        session, runtime.registry, runtime.artifact_key, plan.spec, fitted, rejection=reason
+        session, retrainer.registry, retrainer.artifact_key, plan.spec, fitted, rejection=reason
     )
     model.retrain_schedule, model.retrained_at = champion.retrain_schedule, now
     metrics_row(session, model.id).evaluation = evaluation
     session.commit()
     if reason is None:
-        runtime.scorer.forget(champion.id)
+        retrainer.scorer.forget(champion.id)
     _LOGGER.info("retrained %s: %s", series[1], "promoted" if reason is None else "rejected")
     return Outcome(*series, model.id, reason is None, reason, evaluation)

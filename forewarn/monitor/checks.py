@@ -1,6 +1,6 @@
 """The health checks, as a table: each names its problem, its labels and how to find it.
 
-A check is a pure function of the scan's facts and the settings (its thresholds), so it is
+A check is a pure function of the scan's facts and its limits (the thresholds), so it is
 tested with a chosen `now`, and adding one is a function and a row. A check over single
 models also gives an SQL condition: the scan fetches only the active models that some
 check's condition selects, so a healthy fleet costs almost nothing to scan.
@@ -19,7 +19,6 @@ from sqlalchemy import ColumnElement, func, or_
 
 from forewarn.db.models import MLModel
 from forewarn.monitor.facts import Facts, ModelFact
-from forewarn.settings import Settings
 
 MIB = 1024 * 1024
 TITLE_LIMIT = 300  # the column's width
@@ -35,6 +34,16 @@ class Offender:
 
 
 @dataclass(frozen=True)
+class HealthLimits:
+    """What the checks compare against (FOREWARN_MONITOR_*)."""
+
+    stale_days: float
+    inactive_hours: float
+    max_inactive_versions: int
+    storage_mb: float
+
+
+@dataclass(frozen=True)
 class Check:
     """One kind of health problem."""
 
@@ -42,9 +51,9 @@ class Check:
     title: str  # a str.format template over an offender's fields
     labels: tuple[str, ...]
     description: str
-    find: Callable[[Facts, Settings], Iterator[Offender]]
+    find: Callable[[Facts, HealthLimits], Iterator[Offender]]
     # Which active models `find` may flag, as an SQL condition on ml_models (None: none).
-    models: Callable[[datetime, Settings], ColumnElement[bool]] | None = None
+    models: Callable[[datetime, HealthLimits], ColumnElement[bool]] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,12 +93,12 @@ def _model_fields(model: ModelFact, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _stale_since(now: datetime, settings: Settings) -> datetime:
-    return now - timedelta(days=settings.monitor_stale_days)
+def _stale_since(now: datetime, limits: HealthLimits) -> datetime:
+    return now - timedelta(days=limits.stale_days)
 
 
-def _idle_since(now: datetime, settings: Settings) -> datetime:
-    return now - timedelta(hours=settings.monitor_inactive_hours)
+def _idle_since(now: datetime, limits: HealthLimits) -> datetime:
+    return now - timedelta(hours=limits.inactive_hours)
 
 
 def _last_activity(model: ModelFact) -> datetime:
@@ -97,24 +106,24 @@ def _last_activity(model: ModelFact) -> datetime:
     return model.last_used_at or model.created_at
 
 
-def _stale(facts: Facts, settings: Settings) -> Iterator[Offender]:
-    cutoff = _stale_since(facts.now, settings)
+def _stale(facts: Facts, limits: HealthLimits) -> Iterator[Offender]:
+    cutoff = _stale_since(facts.now, limits)
     for model in facts.models:
         if model.created_at < cutoff:
             age = round((facts.now - model.created_at) / timedelta(days=1), 1)
             yield Offender(str(model.id), partial(_model_fields, model, age_days=age))
 
 
-def _inactive(facts: Facts, settings: Settings) -> Iterator[Offender]:
-    cutoff = _idle_since(facts.now, settings)
+def _inactive(facts: Facts, limits: HealthLimits) -> Iterator[Offender]:
+    cutoff = _idle_since(facts.now, limits)
     for model in facts.models:
         if _last_activity(model) < cutoff:
             idle = round((facts.now - _last_activity(model)) / timedelta(hours=1), 1)
             yield Offender(str(model.id), partial(_model_fields, model, idle_hours=idle))
 
 
-def _cleanup(facts: Facts, settings: Settings) -> Iterator[Offender]:
-    limit = settings.monitor_max_inactive_versions
+def _cleanup(facts: Facts, limits: HealthLimits) -> Iterator[Offender]:
+    limit = limits.max_inactive_versions
     for series in facts.series:
         if series.inactive_versions > limit:
             fields = {
@@ -128,14 +137,14 @@ def _cleanup(facts: Facts, settings: Settings) -> Iterator[Offender]:
             yield Offender(f"{series.device_id}/{series.metric_name}", partial(dict, fields))
 
 
-def _storage(facts: Facts, settings: Settings) -> Iterator[Offender]:
+def _storage(facts: Facts, limits: HealthLimits) -> Iterator[Offender]:
     used = facts.storage.bytes / MIB
-    if used > settings.monitor_storage_mb:
+    if used > limits.storage_mb:
         fields = {
             "path": facts.storage.path,
             "used_mb": round(used, 1),
             "files": facts.storage.files,
-            "limit_mb": settings.monitor_storage_mb,
+            "limit_mb": limits.storage_mb,
         }
         yield Offender(facts.storage.path, partial(dict, fields))
 
@@ -178,14 +187,14 @@ CHECK_NAMES = tuple(check.name for check in CHECKS)
 
 
 def model_filter(
-    checks: tuple[Check, ...], now: datetime, settings: Settings
+    checks: tuple[Check, ...], now: datetime, limits: HealthLimits
 ) -> ColumnElement[bool] | None:
     """The active models any check may flag (None when no check looks at single models)."""
-    conditions = [check.models(now, settings) for check in checks if check.models is not None]
+    conditions = [check.models(now, limits) for check in checks if check.models is not None]
     return or_(*conditions) if conditions else None
 
 
-def evaluate(facts: Facts, settings: Settings, checks: tuple[Check, ...] = CHECKS) -> list[Found]:
+def evaluate(facts: Facts, limits: HealthLimits, checks: tuple[Check, ...] = CHECKS) -> list[Found]:
     """Every offender of every check."""
     return [
         Found(
@@ -197,5 +206,5 @@ def evaluate(facts: Facts, settings: Settings, checks: tuple[Check, ...] = CHECK
             fields=offender.fields,
         )
         for check in checks
-        for offender in check.find(facts, settings)
+        for offender in check.find(facts, limits)
     ]

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from forewarn.db.models import AnomalyDetection, MLModel
-from forewarn.ml.registry import ModelRegistry
+from forewarn.scoring.registry import ModelRegistry
 
 _LOGGER = logging.getLogger(__name__)
 _CHUNK = 2000

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,14 +18,13 @@ from forewarn.db.models import HealthScan
 from forewarn.db.types import utcnow
 from forewarn.errors import ConflictError
 from forewarn.escalation.base import Channel
-from forewarn.ml.usage import UsageTracker
-from forewarn.monitor.checks import CHECKS, Check, evaluate, model_filter
+from forewarn.monitor.checks import CHECKS, Check, HealthLimits, evaluate, model_filter
 from forewarn.monitor.escalate import escalate
 from forewarn.monitor.facts import gather
 from forewarn.monitor.findings import open_counts, purge, reconcile
 from forewarn.monitor.lock import scan_lock
 from forewarn.observability.metrics import Metrics
-from forewarn.settings import Settings
+from forewarn.scoring.usage import UsageTracker
 
 _LOGGER = logging.getLogger(__name__)
 _BUSY = "a model health scan is already running"
@@ -50,13 +50,23 @@ class ScanReport:
         return sum(self.open_by_check.values())
 
 
+@dataclass(frozen=True)
+class ScanPolicy:
+    """What a scan compares against, where models live, and how much it keeps and sends."""
+
+    limits: HealthLimits
+    model_dir: Path
+    retention_days: float  # resolved findings older than this are deleted
+    max_escalations: int  # channel deliveries per scan
+
+
 class HealthMonitor:
     """Runs the checks over every model, keeps the findings, and escalates their changes."""
 
     def __init__(
         self,
         *,
-        settings: Settings,
+        policy: ScanPolicy,
         engine: Engine,
         sessions: sessionmaker[Session],
         usage: UsageTracker,
@@ -64,7 +74,7 @@ class HealthMonitor:
         channels: Sequence[Channel],
         checks: tuple[Check, ...] = CHECKS,
     ) -> None:
-        self._settings = settings
+        self.policy = policy
         self._engine = engine
         self._sessions = sessions
         self._usage = usage
@@ -105,16 +115,17 @@ class HealthMonitor:
         started = time.perf_counter()
         self._usage.flush()  # prediction counters are batched; the checks need them current
         with self._sessions() as session, session.begin():
-            wanted = model_filter(self.checks, now, self._settings)
-            facts = gather(session, self._settings.resolved_model_dir, now, wanted)
-            changes = reconcile(session, evaluate(facts, self._settings, self.checks), now)
-            purge(session, now - timedelta(days=self._settings.monitor_retention_days))
+            policy = self.policy
+            wanted = model_filter(self.checks, now, policy.limits)
+            facts = gather(session, policy.model_dir, now, wanted)
+            changes = reconcile(session, evaluate(facts, policy.limits, self.checks), now)
+            purge(session, now - timedelta(days=policy.retention_days))
         tally = escalate(
             self._sessions,
             self.channels,
             metrics=self._metrics,
             now=now,
-            limit=self._settings.escalation_max_per_scan,
+            limit=self.policy.max_escalations,
         )
         with self._sessions() as session, session.begin():
             counts = open_counts(session)

@@ -11,7 +11,7 @@ Every way in hands its readings to the same `ReadingPipeline` (built once in
 
 The path, one transaction for all of it:
 
-1. **Validate** at the entry point, with the one reading rule (`readings.py`): metric-name
+1. **Validate** at the entry point, with the one reading rule (`telemetry/readings.py`): metric-name
    pattern, finite value, timestamp format and range, metrics per reading, batch limit.
 2. **Store** the readings (`telemetry.store.storing`: COPY on PostgreSQL, from a helper thread
    for large batches while step 3 runs).

@@ -17,11 +17,11 @@ from typing import Literal
 from prometheus_client import Counter
 from sqlalchemy.orm import Session
 
-from forewarn.ml.registry import ModelRegistry
-from forewarn.ml.scoring import Scorer
 from forewarn.pipeline.predict import SeriesIn, SeriesOut, predict
 from forewarn.pipeline.score import score_stored
 from forewarn.pipeline.stages import ScoredSeries, Stage, run_stages
+from forewarn.scoring.registry import ModelRegistry
+from forewarn.scoring.scorer import Scorer
 from forewarn.telemetry.store import Row, dedupe, storing
 
 Transport = Literal["http", "mqtt", "csv"]

@@ -16,10 +16,10 @@ from typing import NamedTuple
 from sqlalchemy.orm import Session
 
 from forewarn.errors import InvalidInputError
-from forewarn.ml.registry import ActiveModel, ModelRegistry
-from forewarn.ml.scoring import Scorer, Value, Verdict, Work
-from forewarn.ml.streams import Previous
 from forewarn.pipeline.stages import ScoredSeries
+from forewarn.scoring.registry import ActiveModel, ModelRegistry
+from forewarn.scoring.scorer import Scorer, Value, Verdict, Work
+from forewarn.scoring.series_state import Previous
 from forewarn.telemetry.store import Row, storing, upsert_with_previous
 
 Loc = tuple[str | int, ...]

@@ -14,10 +14,10 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy.orm import Session
 
-from forewarn.ml.registry import ActiveModel, ModelRegistry
-from forewarn.ml.scoring import Scorer, Value, Work
-from forewarn.ml.streams import Previous, combine_previous
 from forewarn.pipeline.stages import ScoredSeries
+from forewarn.scoring.registry import ActiveModel, ModelRegistry
+from forewarn.scoring.scorer import Scorer, Value, Work
+from forewarn.scoring.series_state import Previous, combine_previous
 from forewarn.telemetry.query import latest_before_each
 from forewarn.telemetry.store import Row
 
@@ -30,7 +30,7 @@ def score_stored(
     during: AbstractContextManager[object] | None = None,
 ) -> list[ScoredSeries]:
     """Score the devices' rows with their active models, with one query for where every
-    stream must stand; the series that had readings, with their verdicts.
+    state must stand; the series that had readings, with their verdicts.
 
     The rows are stored by the caller, before this call or by `during` (see `Scorer.score_many`).
     """

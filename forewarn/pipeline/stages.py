@@ -14,8 +14,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from forewarn.ml.registry import ActiveModel
-from forewarn.ml.scoring import Value, Verdict
+from forewarn.scoring.registry import ActiveModel
+from forewarn.scoring.scorer import Value, Verdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
-from forewarn.pipeline.readings import METRIC_NAME_PATTERN, parse_timestamp
+from forewarn.telemetry.readings import METRIC_NAME_PATTERN, parse_timestamp
 
 MetricName = Annotated[
     str,
@@ -27,16 +26,6 @@ TimestampMs = Annotated[
         examples=[1730000000000, "2024-10-27T03:33:20Z"],
     ),
 ]
-
-
-def ms_to_datetime(ts: int) -> datetime:
-    """Epoch milliseconds to an aware UTC datetime."""
-    return datetime.fromtimestamp(ts / 1000, UTC)
-
-
-def datetime_to_ms(value: datetime) -> int:
-    """An aware datetime to epoch milliseconds."""
-    return int(value.timestamp() * 1000)
 
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from forewarn.lifecycle.schedule import cron_expression
+from forewarn.scheduling.cron import cron_expression
 
 FeedbackLabel = Literal["true_positive", "false_positive"]
 

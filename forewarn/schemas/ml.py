@@ -16,8 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from forewarn.pipeline.readings import METRIC_NAME_PATTERN
 from forewarn.schemas.common import FiniteFloat, MetricName, TimestampMs
+from forewarn.telemetry.readings import METRIC_NAME_PATTERN
 
 _DEVICE = "3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c"
 

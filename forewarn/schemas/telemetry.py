@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forewarn.pipeline.readings import MAX_METRICS_PER_READING
 from forewarn.schemas.common import FiniteFloat, MetricName, TimestampMs
+from forewarn.telemetry.readings import MAX_METRICS_PER_READING
 
 
 class Reading(BaseModel):

@@ -1,1 +1,1 @@
-"""Use cases: each function is one transaction on a session it is given."""
+"""Users and devices use cases: each function is one transaction on a session it is given."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from forewarn.errors import InvalidInputError
-from forewarn.pipeline.readings import METRIC_NAME_PATTERN
+from forewarn.telemetry.readings import METRIC_NAME_PATTERN
 
 # A series key as models store it: one metric, "*", or metrics joined by commas.
 SeriesKey = Annotated[

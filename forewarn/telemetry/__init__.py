@@ -1,1 +1,1 @@
-"""Telemetry storage: batched writes and range/bucket reads."""
+"""Telemetry: the one rule a reading must meet, batched writes, range/bucket reads, dead letters."""

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from forewarn.artifacts import MAGIC
 from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
-from forewarn.ml.artifacts import MAGIC
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
 from tests.api.helpers import (

@@ -21,7 +21,7 @@ from forewarn.db.models import (
     Telemetry,
     User,
 )
-from forewarn.ml.training import TrainSpec, train_model
+from forewarn.lifecycle.training import TrainSpec, train_model
 from forewarn.runtime import Runtime
 from forewarn.schemas.devices import DeviceCreate
 from forewarn.security.roles import Role

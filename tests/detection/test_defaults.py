@@ -17,7 +17,7 @@ from forewarn.detection.registry import (
     build_detector,
 )
 from forewarn.errors import InvalidInputError
-from forewarn.evaluation.detectors import DetectorStreamer, fit_function
+from forewarn.evaluation.detectors import DetectorReplayer, fit_function
 from tests.api.helpers import API, Headers, create_device, get_model, ingest, normal_series, train
 
 # Fields the stored parameters carry besides the detector's own (the series, the window).
@@ -85,7 +85,7 @@ def test_api_training_and_backtest_build_the_same_detector(
     model = train(client, admin, device, algorithm=name)
     shown = get_model(client, admin, model["id"])["parameters"]
     replayed = fit_function(name)(series.ts, series.values)  # as every backtest replay fits
-    assert isinstance(replayed, DetectorStreamer)
+    assert isinstance(replayed, DetectorReplayer)
 
     assert shown == model["parameters"]
     own = {k: v for k, v in shown.items() if k not in NOT_DETECTOR}

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from forewarn.ingest.dead_letters import DeadLetterRecord, insert_dead_letters
 from forewarn.runtime import Runtime
+from forewarn.telemetry.dead_letters import DeadLetterRecord, insert_dead_letters
 from tests.api.helpers import API, Headers, locs, messages
 
 URL = f"{API}/ingest/dead-letters"

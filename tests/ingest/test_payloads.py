@@ -8,12 +8,12 @@ import uuid
 import pytest
 
 from forewarn.ingest.payloads import (
-    KINDS,
     Accepted,
     PayloadRules,
     Refusal,
     parse_message,
 )
+from forewarn.telemetry.dead_letters import KINDS
 from forewarn.telemetry.store import Row
 
 RULES = PayloadRules(topic_root="plant/forewarn/v1", max_bytes=8192)

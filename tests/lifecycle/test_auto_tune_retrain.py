@@ -45,7 +45,7 @@ def test_the_ensemble_is_refitted_with_the_suggested_decades(
     model_id = uuid.UUID(champion["id"])
     _false_positive(runtime, model_id, 0.6, int(week.ts[-10]))
     assert runtime.settings.auto_tune_thresholds is auto_tune
-    outcome = retrain_series(runtime, model_id)
+    outcome = retrain_series(runtime.retrainer, model_id)
     assert outcome.evaluation is not None
     decades = outcome.evaluation["params"].get("decades")
     if auto_tune:

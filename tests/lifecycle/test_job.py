@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.db.models import MLModel
-from forewarn.lifecycle.job import JOB_NAME, RetrainJob, due_models, register_retraining_job
+from forewarn.lifecycle.due import due_models
 from forewarn.runtime import Runtime
+from forewarn.runtime.retrain_job import JOB_NAME, register_retraining_job, retraining_job
 from tests.api.helpers import MODELS, Headers, locs
 from tests.lifecycle.helpers import DAY_ROWS, JSON, new_device, normal, store, train
 
@@ -75,7 +76,7 @@ def test_the_job_retrains_due_series_on_its_clock(
 ) -> None:
     row, _ = _model(runtime, client, operator)
     later = (row.created_at + timedelta(days=8)).timestamp()
-    job = RetrainJob(runtime, clock=lambda: later)
+    job = retraining_job(runtime, clock=lambda: later)
     (outcome,) = job.run()
     assert outcome.champion_id == row.id and outcome.candidate_id is not None
     assert not job.backlog
@@ -90,7 +91,7 @@ def test_a_spent_budget_leaves_a_backlog_picked_up_soon(
     first, _ = _model(runtime, client, operator)
     _model(runtime, client, operator)
     later = (first.created_at + timedelta(days=8)).timestamp()
-    job = RetrainJob(runtime, clock=lambda: later)
+    job = retraining_job(runtime, clock=lambda: later)
     assert len(job.run()) <= 1
     assert job.backlog and job.next_due(later) == later + 1.0
 

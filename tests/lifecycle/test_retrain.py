@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from forewarn.db.models import MLModel
-from forewarn.lifecycle.job import due_models
+from forewarn.lifecycle.due import due_models
 from forewarn.lifecycle.retrain import plan_retraining, retrain_series
-from forewarn.ml.registry import ActiveModel
-from forewarn.ml.training import fit_model
+from forewarn.lifecycle.training import fit_model
 from forewarn.runtime import Runtime
+from forewarn.scoring.registry import ActiveModel
 from tests.api.helpers import Headers, predict, to_ms
 from tests.lifecycle.helpers import (
     DAY_ROWS,
@@ -53,7 +53,7 @@ def test_a_better_challenger_is_promoted(
     device, champion, week = _champion(runtime, client, operator)
     shifted = normal(2 * DAY_ROWS, start=week.end, mean=30.0, seed=1)  # the new normal level
     store(runtime, device, shifted)
-    outcome = retrain_series(runtime, uuid.UUID(champion["id"]))
+    outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]))
     assert outcome.promoted and outcome.reason is None
     assert outcome.evaluation is not None
     old, new = outcome.evaluation["champion"], outcome.evaluation["challenger"]
@@ -98,7 +98,7 @@ def test_a_challenger_that_misses_a_confirmed_incident_is_rejected(
     runtime: Runtime, client: TestClient, operator: Headers
 ) -> None:
     device, champion = _unreported_fault_then_incident(runtime, client, operator)
-    outcome = retrain_series(runtime, uuid.UUID(champion["id"]))
+    outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]))
     assert not outcome.promoted
     assert outcome.reason is not None
     assert "finds 0 of 1 confirmed incidents" in outcome.reason
@@ -134,7 +134,9 @@ def test_readings_of_confirmed_incidents_are_left_out_of_training(
         with runtime.sessions() as session:
             row = session.get(MLModel, uuid.UUID(champion["id"]))
             assert row is not None
-            plan = plan_retraining(session, runtime.settings, row, ActiveModel.from_row(row))
+            plan = plan_retraining(
+                session, runtime.retrainer.policy, row, ActiveModel.from_row(row)
+            )
             return {int(t) for t in fit_model(session, plan.spec).ts}
 
     before = training_ts()
@@ -145,7 +147,7 @@ def test_readings_of_confirmed_incidents_are_left_out_of_training(
     after = training_ts()
     window = {t for t in before if abs(t - to_ms(first["ts"])) <= 60 * 60_000}
     assert fault_ts <= window and after == before - window
-    outcome = retrain_series(runtime, uuid.UUID(champion["id"]))
+    outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]))
     assert outcome.evaluation is not None
     assert outcome.evaluation["training_readings"] == len(after)
     assert outcome.evaluation["excluded_windows"] == [
@@ -160,7 +162,7 @@ def test_too_few_held_out_readings_reject_the_candidate(
     runtime: Runtime, client: TestClient, operator: Headers
 ) -> None:
     _, champion, _ = _champion(runtime, client, operator)
-    outcome = retrain_series(runtime, uuid.UUID(champion["id"]))
+    outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]))
     assert not outcome.promoted
     assert (
         outcome.reason == "only 2 readings in the held-out last 0.01 days; 10 are needed to compare"
@@ -170,7 +172,7 @@ def test_too_few_held_out_readings_reject_the_candidate(
 def test_a_dry_run_stores_nothing(runtime: Runtime, client: TestClient, operator: Headers) -> None:
     device, champion, week = _champion(runtime, client, operator)
     store(runtime, device, normal(2 * DAY_ROWS, start=week.end, mean=30.0, seed=1))
-    outcome = retrain_series(runtime, uuid.UUID(champion["id"]), dry_run=True)
+    outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]), dry_run=True)
     assert outcome.promoted and outcome.candidate_id is None and outcome.evaluation is not None
     (only,) = _models(runtime, device)
     assert (only.is_active, only.retrained_at) == (True, None)
@@ -182,9 +184,9 @@ def test_a_series_that_cannot_be_retrained_reports_why(
     device = new_device(runtime)
     store(runtime, device, normal(12))  # enough to train, all inside the held-out day
     champion = train(client, operator, device)
-    outcome = retrain_series(runtime, uuid.UUID(champion["id"]))
+    outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]))
     assert not outcome.promoted and outcome.candidate_id is None
     assert outcome.reason is not None and outcome.reason.startswith("failed: found 0 readings")
     (only,) = _models(runtime, device)
     assert only.is_active and only.retrained_at is not None
-    assert retrain_series(runtime, uuid.uuid4()).reason == "not active"
+    assert retrain_series(runtime.retrainer, uuid.uuid4()).reason == "not active"

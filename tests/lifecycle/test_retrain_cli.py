@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from forewarn.cli.main import app
 from forewarn.db.models import MLModel
-from forewarn.ml.training import TrainSpec, train_model
+from forewarn.lifecycle.training import TrainSpec, train_model
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.settings import Settings
 from tests.lifecycle.helpers import DAY_ROWS, new_device, normal, store

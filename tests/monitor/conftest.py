@@ -13,7 +13,8 @@ from sqlalchemy import select
 from forewarn.db.models import Device, HealthEscalation, HealthFinding, MLModel
 from forewarn.escalation.channels import build_channels
 from forewarn.monitor.scan import HealthMonitor
-from forewarn.runtime import Runtime, channel_config
+from forewarn.runtime import Runtime
+from forewarn.runtime.container import channel_config, scan_policy
 from forewarn.settings import Settings
 from tests.monitor.fakes import FakeClock, FakeGitHub, FakeWebhook
 
@@ -74,7 +75,7 @@ def make_monitor(runtime: Runtime, clock: FakeClock, **overrides: Any) -> Health
     """A monitor on the runtime's database whose channels sleep on the fake clock."""
     settings = monitor_settings(runtime, **overrides)
     return HealthMonitor(
-        settings=settings,
+        policy=scan_policy(settings),
         engine=runtime.engine,
         sessions=runtime.sessions,
         usage=runtime.usage,

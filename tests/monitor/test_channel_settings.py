@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from forewarn.escalation.channels import build_channels
-from forewarn.runtime import channel_config
+from forewarn.runtime.container import channel_config
 from forewarn.settings import Settings
 
 

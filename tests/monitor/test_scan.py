@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from forewarn.db.models import HealthEscalation, HealthFinding, HealthScan
 from forewarn.errors import ConflictError
-from forewarn.jobs import Job, Scheduler
-from forewarn.monitor.job import JOB_NAME, first_soon_then_every, register_monitor_job
 from forewarn.monitor.lock import scan_lock
 from forewarn.runtime import Runtime
+from forewarn.runtime.health_job import JOB_NAME, first_soon_then_every, register_monitor_job
+from forewarn.scheduling.jobs import Job, Scheduler
 from tests.monitor.conftest import (
     NOW,
     add_device,

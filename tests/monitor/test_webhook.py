@@ -11,7 +11,8 @@ from forewarn.cli.common import configure_logging
 from forewarn.escalation.base import Event
 from forewarn.escalation.channels import build_channels
 from forewarn.monitor.scan import HealthMonitor
-from forewarn.runtime import Runtime, channel_config
+from forewarn.runtime import Runtime
+from forewarn.runtime.container import channel_config, scan_policy
 from tests.conftest import free_port
 from tests.monitor.conftest import (
     NOW,
@@ -150,7 +151,7 @@ def test_a_broken_plugin_channel_does_not_stop_the_scan(
         *build_channels(channel_config(settings), sleep=clock.sleep, clock=clock.time),
     ]
     monitor = HealthMonitor(
-        settings=settings,
+        policy=scan_policy(settings),
         engine=runtime.engine,
         sessions=runtime.sessions,
         usage=runtime.usage,

@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from forewarn.ingest.payloads import Accepted, PayloadRules, Refusal, parse_message
-from forewarn.pipeline.readings import (
+from forewarn.schemas.telemetry import Reading
+from forewarn.telemetry.readings import (
     MAX_METRICS_PER_READING,
     ReadingRuleError,
     check_metric_count,
@@ -19,7 +20,6 @@ from forewarn.pipeline.readings import (
     metric_name,
     parse_timestamp,
 )
-from forewarn.schemas.telemetry import Reading
 
 DEVICE = uuid.UUID("3f2b8c1e-8a4d-4e0b-9f6a-2c5d7e9a1b3c")
 RULES = PayloadRules(topic_root="forewarn/v1", max_bytes=1 << 20)

@@ -16,9 +16,9 @@ from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.api.app import create_app
-from forewarn.ml.scoring import now_ms
 from forewarn.pipeline.predict import ReadingIn, SeriesIn
 from forewarn.runtime import Runtime, build_runtime
+from forewarn.scoring.scorer import now_ms
 from forewarn.security.roles import Role
 from forewarn.stream.mqtt_publisher import parse_broker_url
 from tests.api.helpers import JSON, anomalies

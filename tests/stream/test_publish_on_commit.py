@@ -6,8 +6,8 @@ import uuid
 
 from fastapi.testclient import TestClient
 
-from forewarn.ml.scoring import now_ms
 from forewarn.runtime import Runtime
+from forewarn.scoring.scorer import now_ms
 from forewarn.telemetry.store import Row, write_rows
 from tests.api.helpers import MINUTE_MS, Headers, anomalies, telemetry_url
 from tests.stream.helpers import HOT, confirmed, hot, receive, token_of, trained_device, ws_url

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 
 from forewarn.api.deps import AnyUser, SessionDep
 from forewarn.api.routes.telemetry import QueryTime
+from forewarn.db.types import ms_to_datetime
 from forewarn.errors import InvalidInputError
-from forewarn.ml.catalog import AnomalyFilter, list_anomalies
-from forewarn.schemas.common import MetricName, ms_to_datetime
+from forewarn.lifecycle.catalog import AnomalyFilter, list_anomalies
+from forewarn.schemas.common import MetricName
 from forewarn.schemas.ml import AnomalyPage, AnomalyPublic
 
 router = APIRouter(prefix="/ml/anomalies", tags=["ml"], dependencies=[AnyUser])

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Query
 from forewarn.api.deps import AnyUser, SessionDep
 from forewarn.api.routes.telemetry import QueryTime
 from forewarn.errors import InvalidInputError
-from forewarn.ingest.dead_letters import DeadLetterFilter, list_dead_letters
-from forewarn.ingest.payloads import KINDS
 from forewarn.schemas.ingest import DeadLetterPage, DeadLetterPublic
+from forewarn.telemetry.dead_letters import KINDS, DeadLetterFilter, list_dead_letters
 
 router = APIRouter(prefix="/ingest/dead-letters", tags=["ingest"], dependencies=[AnyUser])
 

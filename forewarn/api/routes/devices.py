@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from forewarn.api.deps import Admin, AnyUser, RuntimeDep, SessionDep
-from forewarn.ml.catalog import purge_device_artifacts
+from forewarn.lifecycle.catalog import purge_device_artifacts
 from forewarn.schemas.common import Page
 from forewarn.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from forewarn.services import devices

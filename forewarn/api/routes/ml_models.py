@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, status
 
 from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
 from forewarn.errors import InvalidInputError
-from forewarn.ml import catalog
-from forewarn.ml.training import TrainSpec, choose_algorithm, train_model
+from forewarn.lifecycle import catalog
+from forewarn.lifecycle.training import TrainSpec, choose_algorithm, train_model
 from forewarn.schemas.common import MetricName, Page
 from forewarn.schemas.ml import ModelPublic, TrainRequest, series_key
 

@@ -7,9 +7,9 @@ import uuid
 from fastapi import APIRouter
 
 from forewarn.api.deps import AnyUser, RuntimeDep, SessionDep
-from forewarn.lifecycle.job import next_retrain_at
+from forewarn.db.types import ms_to_datetime
+from forewarn.lifecycle.due import next_retrain_at
 from forewarn.lifecycle.quality import Quality, model_quality
-from forewarn.schemas.common import ms_to_datetime
 from forewarn.schemas.lifecycle import ModelMetricsPublic, SuggestionPublic
 
 router = APIRouter(prefix="/ml/models", tags=["ml"])

@@ -15,9 +15,7 @@ from typing_extensions import TypedDict
 
 from forewarn.api.deps import Operator, RuntimeDep, SessionDep
 from forewarn.errors import InvalidInputError
-from forewarn.ml.scoring import Verdict, now_ms
 from forewarn.pipeline.predict import ReadingIn, SeriesIn, SeriesOut
-from forewarn.pipeline.readings import check_batch_size
 from forewarn.schemas.ml import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -27,6 +25,8 @@ from forewarn.schemas.ml import (
     SeriesValues,
     series_key,
 )
+from forewarn.scoring.scorer import Verdict, now_ms
+from forewarn.telemetry.readings import check_batch_size
 
 router = APIRouter(prefix="/ml", tags=["ml"], dependencies=[Operator])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 
 from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
 from forewarn.db.models import MLModel
-from forewarn.lifecycle.job import next_retrain_at
-from forewarn.ml.catalog import get_model
+from forewarn.lifecycle.catalog import get_model
+from forewarn.lifecycle.due import next_retrain_at
 from forewarn.schemas.lifecycle import SchedulePublic, ScheduleUpdate
 
 router = APIRouter(prefix="/ml/models", tags=["ml"])

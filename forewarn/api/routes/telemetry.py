@@ -9,10 +9,9 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BeforeValidator
 
 from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
+from forewarn.db.types import ms_to_datetime
 from forewarn.errors import InvalidInputError
-from forewarn.ml.scoring import now_ms
-from forewarn.pipeline.readings import check_batch_size, parse_timestamp
-from forewarn.schemas.common import MetricName, ms_to_datetime
+from forewarn.schemas.common import MetricName
 from forewarn.schemas.telemetry import (
     IngestResult,
     Reading,
@@ -20,8 +19,10 @@ from forewarn.schemas.telemetry import (
     TelemetryPage,
     TelemetryPoint,
 )
+from forewarn.scoring.scorer import now_ms
 from forewarn.services.devices import get_device
 from forewarn.telemetry.query import RangeQuery, read_buckets, read_points
+from forewarn.telemetry.readings import check_batch_size, parse_timestamp
 from forewarn.telemetry.store import Row
 
 router = APIRouter(prefix="/devices/{device_id}/telemetry", tags=["telemetry"])

@@ -1,1 +1,0 @@
-"""Model lifecycle: signed artifacts, the registry of loaded models and their usage."""

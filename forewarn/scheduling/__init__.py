@@ -1,0 +1,1 @@
+"""Time-based work: cron expressions and the in-process job scheduler."""

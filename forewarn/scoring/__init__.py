@@ -1,0 +1,1 @@
+"""Scoring with the active models: registry, per-series detector state, scorer, usage."""
