@@ -22,6 +22,7 @@ from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.detection.registry import algorithm as registered_algorithm
 from forewarn.errors import ForewarnError
 from forewarn.runtime import Runtime
+from forewarn.telemetry.readings import parse_timestamp
 
 _STATUS_STYLE = {"caught": "green", "missed": "red", "unobservable": "yellow"}
 _ANY_ADDRESS = {"", "0.0.0.0", "::"}
@@ -45,10 +46,18 @@ def demo(
     algorithm: Annotated[
         str, typer.Option(help="Detector of every model (e.g. isolation_forest, to compare)")
     ] = DEFAULT_ALGORITHM,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            help="End of the simulated readings, epoch ms or ISO 8601 (default: now). "
+            "The same --seed and --end replay the same run."
+        ),
+    ] = None,
 ) -> None:
     """Simulate three sensors with faults, train and score them, report, then serve the API."""
     try:
         registered_algorithm(algorithm)
+        end_ms = None if end is None else parse_timestamp(end)
     except ForewarnError as err:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from err
@@ -58,7 +67,7 @@ def demo(
         try:
             with _progress() as progress:
                 result = run_demo(
-                    runtime, seed=seed, days=days, algorithm=algorithm,
+                    runtime, seed=seed, days=days, algorithm=algorithm, end_ms=end_ms,
                     stage=_stage_hook(progress),
                 )  # fmt: skip
         except ForewarnError as err:

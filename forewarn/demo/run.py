@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,12 +16,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forewarn.db.models import Device, User
+from forewarn.db.models import AnomalyDetection, Device, User
 from forewarn.demo.report import DEFAULT_GRACE_MS, Evaluation, evaluate
 from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.errors import ConflictError
 from forewarn.lifecycle.catalog import purge_device_artifacts
 from forewarn.lifecycle.training import DAY_MS, TrainSpec, train_model
+from forewarn.pipeline.ingest import ReadingPipeline
 from forewarn.runtime import Runtime
 from forewarn.schemas.auth import UserCreate
 from forewarn.schemas.devices import DeviceCreate
@@ -31,7 +33,7 @@ from forewarn.services.devices import create_device, delete_device
 from forewarn.services.users import create_user
 from forewarn.sim import SimulatedSeries, demo_scenario, device_catalogue, profile_by_name
 from forewarn.telemetry.query import read_series
-from forewarn.telemetry.store import Row, write_rows
+from forewarn.telemetry.store import Row
 
 ADMIN_EMAIL = "admin@forewarn.local"
 GRACE_MS = DEFAULT_GRACE_MS
@@ -137,22 +139,31 @@ def _metadata(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def ingest(
-    session: Session, devices: Sequence[DemoDevice], series: Sequence[SimulatedSeries],
-    advance: Advance,
+    pipeline: ReadingPipeline, session: Session, devices: Sequence[DemoDevice],
+    series: Sequence[SimulatedSeries], window: tuple[int, int], advance: Advance,
 ) -> int:  # fmt: skip
-    """Write every simulated reading in one transaction, chunk by chunk."""
+    """Send the simulated readings in `window` (ms, both ends included) through the reading
+    pipeline, oldest first, a chunk per transaction: stored, and scored where a series has a
+    model, exactly as readings arriving over HTTP or MQTT are."""
     ids = {device.key: device.id for device in devices}
-    rows = [
-        Row(ids[s.device_key], s.metric, ts, value)
-        for s in series
-        for ts, value in zip(s.ts_ms.tolist(), s.values.tolist(), strict=True)
-    ]
+    first, last = window
+    rows = sorted(
+        (
+            Row(ids[s.device_key], s.metric, ts, value)
+            for s in series
+            for ts, value in zip(s.ts_ms.tolist(), s.values.tolist(), strict=True)
+            if first <= ts <= last
+        ),
+        key=lambda row: row.ts,
+    )
     written = 0
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        written += write_rows(session.connection(), chunk)
+        by_device: dict[uuid.UUID, list[Row]] = defaultdict(list)
+        for row in chunk:
+            by_device[row.device_id].append(row)
+        written += pipeline.ingest(session, by_device, transport="demo").readings
         advance(len(chunk))
-    session.commit()
     return written
 
 
@@ -176,25 +187,35 @@ def train_first_day(
     return len(series)
 
 
-def score_last_day(
-    runtime: Runtime, session: Session, series: Sequence[SimulatedSeries],
-    devices: Sequence[DemoDevice], end_ms: int, advance: Advance,
+def evaluate_last_day(
+    session: Session, series: Sequence[SimulatedSeries], devices: Sequence[DemoDevice],
+    end_ms: int,
 ) -> tuple[SeriesReport, ...]:  # fmt: skip
-    """Score the stored last day of every series (anomalies are stored) and evaluate it."""
+    """Hold the anomalies the pipeline stored on the last day against the injected faults."""
     by_key = {device.key: device for device in devices}
     reports = []
     for s in series:
         device = by_key[s.device_key]
-        ts, values = read_series(session, device.id, s.metric, end_ms - DAY_MS + 1, end_ms)
-        model = runtime.registry.active(session, device.id, s.metric)
-        readings = list(zip(ts.tolist(), values.tolist(), strict=True))
-        verdicts = runtime.scorer.score_series(session, model, readings)
-        session.commit()
-        flagged = np.array([v.is_anomaly for v in verdicts], dtype=bool)
-        evaluation = evaluate(s.faults, ts[flagged], GRACE_MS, scored_ts=ts)
+        ts, _ = read_series(session, device.id, s.metric, end_ms - DAY_MS + 1, end_ms)
+        flagged = anomaly_times(session, device.id, s.metric, end_ms - DAY_MS + 1, end_ms)
+        evaluation = evaluate(s.faults, flagged, GRACE_MS, scored_ts=ts)
         reports.append(SeriesReport(device, s.metric, evaluation))
-        advance(len(ts))
     return tuple(reports)
+
+
+def anomaly_times(
+    session: Session, device_id: uuid.UUID, metric: str, first_ms: int, last_ms: int
+) -> np.ndarray:
+    """Epoch-ms times of the series' stored anomalies in [first_ms, last_ms]."""
+    found = session.scalars(
+        select(AnomalyDetection.ts).where(
+            AnomalyDetection.device_id == device_id,
+            AnomalyDetection.metric_name == metric,
+            AnomalyDetection.ts >= first_ms,
+            AnomalyDetection.ts <= last_ms,
+        )
+    )
+    return np.array(sorted(found), dtype=np.int64)
 
 
 def run_demo(
@@ -203,26 +224,34 @@ def run_demo(
     seed: int = 0,
     days: int = 2,
     algorithm: str = DEFAULT_ALGORITHM,
+    end_ms: int | None = None,
     stage: StageHook = silent_stage,
 ) -> DemoResult:
-    """Run every step of the demo against the runtime's database."""
+    """Run every step of the demo against the runtime's database; the simulated readings end
+    at `end_ms` (default: now), so a seed and an end replay the same run."""
     if days < 2:
         raise ValueError(f"the demo needs at least 2 days (train on one, score the last); {days=}")
     # Whole minutes, so fault windows read as HH:MM.
-    end_ms = now_ms() // MINUTE_MS * MINUTE_MS
+    end_ms = (now_ms() if end_ms is None else end_ms) // MINUTE_MS * MINUTE_MS
     series = demo_scenario(end_ms=end_ms, days=days, seed=seed)
     with runtime.sessions() as session:
         admin = ensure_admin(session)
         removed = remove_demo_devices(session, runtime.registry)
         devices = register_devices(session)
-        total = sum(s.ts_ms.size for s in series)
-        readings = ingest(session, devices, series, stage("ingesting readings", total))
+        split = end_ms - DAY_MS  # the last day, (split, end_ms], is scored as it arrives
+        history = sum(int((s.ts_ms <= split).sum()) for s in series)
+        readings = ingest(
+            runtime.pipeline, session, devices, series, (0, split),
+            stage("ingesting history", history),
+        )  # fmt: skip
         models = train_first_day(
             runtime, session, series, devices, (seed, algorithm),
             stage("training on day 1", len(series)),
         )  # fmt: skip
-        last_day = sum(int((s.ts_ms > end_ms - DAY_MS).sum()) for s in series)
-        scored = score_last_day(
-            runtime, session, series, devices, end_ms, stage("scoring last day", last_day)
-        )
+        last_day = sum(int((s.ts_ms > split).sum()) for s in series)
+        readings += ingest(
+            runtime.pipeline, session, devices, series, (split + 1, end_ms),
+            stage("ingesting and scoring the last day", last_day),
+        )  # fmt: skip
+        scored = evaluate_last_day(session, series, devices, end_ms)
     return DemoResult(admin, removed, devices, readings, models, scored, algorithm)

@@ -24,7 +24,7 @@ from forewarn.scoring.registry import ModelRegistry
 from forewarn.scoring.scorer import Scorer
 from forewarn.telemetry.store import Row, dedupe, storing
 
-Transport = Literal["http", "mqtt", "csv"]
+Transport = Literal["http", "mqtt", "csv", "demo"]
 ByDevice = Mapping[uuid.UUID, Sequence[Row]]
 _FLAGGED = operator.attrgetter("is_anomaly")
 

@@ -28,8 +28,12 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+# A fixed end: the simulated day's phase, and so what is caught, depends on it.
+END = "2026-01-01T00:00:00Z"
+
+
 def run_demo() -> Result:
-    result = CliRunner().invoke(app, ["demo", "--no-serve"])
+    result = CliRunner().invoke(app, ["demo", "--no-serve", "--end", END])
     assert result.exit_code == 0, result.output
     return result
 
@@ -70,3 +74,9 @@ def test_demo_on_empty_dir_then_again(data_dir: Path) -> None:
     assert counts(data_dir)[:2] == (3, 9)
     # model files of the removed devices are gone too
     assert len(list((data_dir / "models").iterdir())) == 3
+
+
+def test_a_bad_end_is_one_clear_line(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--no-serve", "--end", "yesterday"])
+    assert result.exit_code == 2
+    assert "is not ISO 8601" in result.output and "Traceback" not in result.output
