@@ -14,6 +14,7 @@ from forewarn.detection.base import Detector
 from forewarn.detection.ensemble import LikelihoodEnsemble
 from forewarn.detection.likelihood import AnomalyLikelihood
 from forewarn.detection.params import CALLER_PARAMS, default_params
+from forewarn.detection.pca_spc import PcaSpc
 from forewarn.detection.pointwise import PointwiseForest
 from forewarn.detection.robust import RobustZScore
 from forewarn.detection.seasonal import SeasonalProfile
@@ -113,6 +114,15 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         description=(
             "Robust and seasonal likelihoods + range check, reporting each excursion once"
             " (default)."
+        ),
+    ),
+    AlgorithmSpec(
+        name="pca_spc",
+        detector_class=PcaSpc,
+        multivariate=True,
+        description=(
+            "Device-level PCA with Hotelling T² and Q (SPE) control limits: metrics that"
+            " move unlike in training (one metric: a Shewhart chart on its z-score)."
         ),
     ),
 )
