@@ -26,6 +26,10 @@ class InvalidInputError(ForewarnError):
         self.loc = tuple(loc)
         self.message = message
 
+    def within(self, *prefix: str | int) -> InvalidInputError:
+        """The same error located inside `prefix` (the edge says where the input came from)."""
+        return InvalidInputError((*prefix, *self.loc), self.message)
+
 
 class ConflictError(ForewarnError):
     """The request clashes with existing state (e.g. a duplicate email)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -13,6 +15,15 @@ from forewarn.artifacts import ArtifactError
 from forewarn.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@contextmanager
+def in_body() -> Iterator[None]:
+    """Locate the domain's input errors inside the request body (their loc is relative)."""
+    try:
+        yield
+    except InvalidInputError as err:
+        raise err.within("body") from err
 
 
 def _json(code: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -18,7 +18,7 @@ def create_user(session: Session, data: UserCreate) -> User:
     """Add a user with a hashed password."""
     problem = password_problem(data.password)
     if problem:
-        raise InvalidInputError(("body", "password"), problem)
+        raise InvalidInputError(("password",), problem)
     if session.scalar(select(User.id).where(User.email == data.email)) is not None:
         raise ConflictError(f"a user with email {data.email} already exists")
     user = User(email=data.email, role=data.role.value, password_hash=hash_password(data.password))
@@ -66,7 +66,7 @@ def update_user(session: Session, user_id: uuid.UUID, data: UserUpdate) -> User:
     if data.password is not None:
         problem = password_problem(data.password)
         if problem:
-            raise InvalidInputError(("body", "password"), problem)
+            raise InvalidInputError(("password",), problem)
         user.password_hash = hash_password(data.password)
     session.commit()
     return user

@@ -93,9 +93,10 @@ def check_metric_count(count: int) -> None:
 
 
 def check_batch_size(count: int, limit: int, unit: str = "readings") -> None:
-    """InvalidInputError (on the request body) if a batch holds more than `limit` items."""
+    """InvalidInputError, on the batch as a whole (an empty location), if it holds more than
+    `limit` items; the edge locates it (`err.within("body")`)."""
     if count > limit:
-        raise InvalidInputError(("body",), f"batch has {count} {unit}; limit is {limit}")
+        raise InvalidInputError((), f"batch has {count} {unit}; limit is {limit}")
 
 
 def parse_timestamp(value: Any) -> int:

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
 from forewarn.api.deps import Operator, RuntimeDep, SessionDep
+from forewarn.api.errors import in_body
 from forewarn.errors import InvalidInputError
 from forewarn.pipeline.predict import ReadingIn, SeriesIn, SeriesOut
 from forewarn.schemas.ml import (
@@ -76,7 +77,8 @@ def predict_batch(
 ) -> BatchPredictResponse | Response:
     """Score many readings in one call; a series without a model fails the whole batch."""
     total = len(body.items or []) + sum(len(s.values) for s in body.series or [])
-    check_batch_size(total, runtime.settings.max_predict_batch, unit="values")
+    with in_body():
+        check_batch_size(total, runtime.settings.max_predict_batch, unit="values")
     if body.series is not None:
         return _score_series(body.series, session, runtime)
     assert body.items is not None

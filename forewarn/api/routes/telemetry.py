@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BeforeValidator
 
 from forewarn.api.deps import AnyUser, Operator, RuntimeDep, SessionDep
+from forewarn.api.errors import in_body
 from forewarn.db.types import ms_to_datetime
 from forewarn.errors import InvalidInputError
 from forewarn.schemas.common import MetricName
@@ -67,7 +68,8 @@ def ingest(
 ) -> IngestResult:
     """Store one reading or a list of them, all or nothing; series with an active model are
     scored in time order and their anomalies stored, in the same transaction."""
-    check_batch_size(len(body), runtime.settings.max_telemetry_batch)
+    with in_body():
+        check_batch_size(len(body), runtime.settings.max_telemetry_batch)
     get_device(session, device_id)
     rows = {device_id: _to_rows(device_id, body)}
     done = runtime.pipeline.ingest(session, rows, transport="http")

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from forewarn.api.deps import Admin, RuntimeDep, SessionDep
+from forewarn.api.errors import in_body
 from forewarn.schemas.auth import UserCreate, UserPublic, UserUpdate
 from forewarn.schemas.common import Page
 from forewarn.services import users
@@ -31,7 +32,9 @@ def list_users(
 )
 def create_user(body: UserCreate, session: SessionDep) -> UserPublic:
     """Add a user with a role."""
-    return UserPublic.model_validate(users.create_user(session, body))
+    with in_body():
+        created = users.create_user(session, body)
+    return UserPublic.model_validate(created)
 
 
 @router.get("/{user_id}", response_model=UserPublic, summary="Get a user")
@@ -45,7 +48,8 @@ def update_user(
     user_id: uuid.UUID, body: UserUpdate, session: SessionDep, runtime: RuntimeDep
 ) -> UserPublic:
     """Change role, activity or password (applies to the user's next request)."""
-    updated = users.update_user(session, user_id, body)
+    with in_body():
+        updated = users.update_user(session, user_id, body)
     runtime.principals.forget(user_id)
     return UserPublic.model_validate(updated)
 
