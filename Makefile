@@ -23,9 +23,10 @@ demo: $(BIN)/forewarn
 
 test: lint typecheck pytest
 
-# Everything but the tests marked slow (real brokers killed, long replays, subprocesses).
+# Everything but the tests marked slow (real brokers killed, long replays, subprocesses), on
+# both cores (pytest-xdist); CI runs the whole suite in one process.
 test-fast: $(BIN)/forewarn
-	$(BIN)/pytest -m "not slow" -q $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" -n 2 -q $(PYTEST_ARGS)
 
 lint: $(BIN)/forewarn
 	$(BIN)/ruff check forewarn tests benchmarks

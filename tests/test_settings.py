@@ -23,7 +23,8 @@ from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token, verify_token
 from forewarn.services.users import create_user
 from forewarn.settings import Settings, SettingsError
-from tests.conftest import PASSWORD, empty_postgres_database
+from tests.factories import PASSWORD
+from tests.support import empty_postgres_database
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +54,7 @@ def test_generated_secrets_differ_between_installations(tmp_path: Path) -> None:
     assert _settings(tmp_path / "a").signing_secret() != _settings(tmp_path / "b").signing_secret()
 
 
+@pytest.mark.slow
 def test_tokens_survive_a_restart_without_a_configured_secret(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = build_runtime(_settings(data_dir))
@@ -186,6 +188,7 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield url
 
 
+@pytest.mark.slow
 def test_fresh_install_has_no_default_account(
     fresh_database_url: str | None, tmp_path: Path
 ) -> None:

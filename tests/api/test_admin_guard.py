@@ -14,6 +14,7 @@ Factory = Callable[[Role], tuple[uuid.UUID, dict[str, str]]]
 USERS = "/api/v1/users"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "body"),
     [("DELETE", None), ("PATCH", {"role": "operator"}), ("PATCH", {"is_active": False})],

@@ -11,19 +11,15 @@ from fastapi.testclient import TestClient
 
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
-from tests.api.helpers import (
-    ANOMALIES,
+from tests.api.helpers import ANOMALIES, PREDICT, anomalies, locs, messages, to_ms
+from tests.factories import (
     HOUR_MS,
-    PREDICT,
     T0,
     Headers,
-    anomalies,
-    create_device,
-    locs,
-    messages,
-    to_ms,
-    trained_series,
-    user_headers,
+    normal_readings,
+    register_device,
+    seed_user,
+    trained_model,
 )
 
 
@@ -50,13 +46,13 @@ def iso(ms: int) -> str:
 @pytest.fixture
 def stored(client: TestClient, admin: Headers) -> list[Stored]:
     """Anomalies of three series on two devices, one reading hour apart each."""
-    pump = create_device(client, admin, name="Pump")
-    fan = create_device(client, admin, name="Fan")
+    pump = register_device(client, admin, name="Pump")
+    fan = register_device(client, admin, name="Fan")
     plan = [(pump, "temperature", 6, 0), (pump, "humidity", 3, 1), (fan, "temperature", 4, 2)]
     created: list[Stored] = []
     hour = 0
     for device, metric, count, seed in plan:
-        trained_series(client, admin, device, metric=metric, seed=seed)
+        trained_model(client, admin, device, normal_readings(200, seed=seed), metric=metric)
         # Values at growing distances from normal give a spread of scores.
         values = [25.0 + 2.5 * (k + 1) * (-1) ** k for k in range(count)]
         stamps = [T0 + (hour + k) * HOUR_MS for k in range(count)]
@@ -152,6 +148,7 @@ def test_filters_by_reading_time_in_epoch_ms_or_iso(
     )
 
 
+@pytest.mark.slow
 def test_filters_by_minimum_score(client: TestClient, admin: Headers, stored: list[Stored]) -> None:
     scores = sorted({s.score for s in stored})
     assert len(scores) >= 2, "the fixture should produce different scores"
@@ -221,7 +218,7 @@ def test_bad_query_parameters_are_422(
 def test_limits_at_the_edges_are_accepted_and_viewers_read(
     client: TestClient, runtime: Runtime
 ) -> None:
-    viewer = user_headers(runtime, Role.VIEWER)
+    viewer = seed_user(runtime, Role.VIEWER).headers
     for limit in (1, 1000):
         page = anomalies(client, viewer, limit=limit)
         assert page == {"data": [], "count": 0, "limit": limit, "offset": 0}

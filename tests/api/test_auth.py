@@ -21,7 +21,7 @@ from forewarn.security.principals import PrincipalCache
 from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token, verify_token
 from forewarn.services.users import delete_user, update_user
-from tests.conftest import PASSWORD, seed_user
+from tests.factories import PASSWORD, seed_user
 
 API = "/api/v1"
 LOGIN = f"{API}/auth/login"
@@ -308,6 +308,7 @@ def test_every_route_except_login_health_docs_needs_a_token(
     assert wrong == {}
 
 
+@pytest.mark.slow
 def test_open_routes_answer_without_a_token(client: TestClient) -> None:
     health = client.get(f"{API}/health")
     assert health.status_code == 200 and health.json()["database"] == "ok"

@@ -10,20 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.runtime import Runtime
-from tests.api.helpers import (
-    DEVICES,
-    Headers,
-    artifact_files,
-    create_device,
-    ingest,
-    locs,
-    normal_series,
-    predict,
-    row_counts,
-    telemetry_url,
-    train,
-    trained_series,
-)
+from tests.api.helpers import DEVICES, artifact_files, locs, predict, row_counts, telemetry_url
+from tests.factories import Headers, normal_readings, register_device, send_readings, trained_model
 
 PUMP = {
     "name": "Pump 07",
@@ -53,7 +41,7 @@ def test_optional_fields_default_to_none_and_empty(client: TestClient, admin: He
 
 
 def test_list_pages_oldest_first_with_total_count(client: TestClient, admin: Headers) -> None:
-    ids = [create_device(client, admin, name=f"Sensor {i}") for i in range(5)]
+    ids = [register_device(client, admin, name=f"Sensor {i}") for i in range(5)]
 
     def page(**params: Any) -> dict[str, Any]:
         response = client.get(DEVICES, params=params, headers=admin)
@@ -73,9 +61,9 @@ def test_list_pages_oldest_first_with_total_count(client: TestClient, admin: Hea
 
 
 def test_list_filters_by_exact_name(client: TestClient, admin: Headers) -> None:
-    boilers = [create_device(client, admin, name="Boiler") for _ in range(2)]
-    create_device(client, admin, name="Boiler 2")
-    create_device(client, admin, name="boiler")
+    boilers = [register_device(client, admin, name="Boiler") for _ in range(2)]
+    register_device(client, admin, name="Boiler 2")
+    register_device(client, admin, name="boiler")
     response = client.get(DEVICES, params={"name": "Boiler"}, headers=admin)
     assert response.status_code == 200
     assert [d["id"] for d in response.json()["data"]] == boilers
@@ -123,13 +111,13 @@ def test_get_patch_and_delete(client: TestClient, admin: Headers) -> None:
 def test_delete_removes_telemetry_models_files_and_anomalies(
     client: TestClient, admin: Headers, runtime: Runtime
 ) -> None:
-    doomed = create_device(client, admin, name="Doomed")
-    kept = create_device(client, admin, name="Kept")
+    doomed = register_device(client, admin, name="Doomed")
+    kept = register_device(client, admin, name="Kept")
     for device in (doomed, kept):
-        model = trained_series(client, admin, device, n=400)
-        retrained = train(client, admin, device)  # two versions, two files
+        model = trained_model(client, admin, device, normal_readings(400))
+        retrained = trained_model(client, admin, device)  # two versions, two files
         assert retrained["version"] == 2 and model["is_active"]
-        ingest(client, admin, device, normal_series(20, seed=1), metric="humidity")
+        send_readings(client, admin, device, normal_readings(20, seed=1), metric="humidity")
         hot = predict(client, admin, device, 80.0)  # the reading is stored too
         assert hot.status_code == 200 and hot.json()["is_anomaly"] is True
     before = row_counts(runtime, kept)
@@ -231,7 +219,7 @@ def test_malformed_id_is_422_naming_the_path(
 def test_everyone_reads_only_admins_manage(
     client: TestClient, admin: Headers, operator: Headers, viewer: Headers
 ) -> None:
-    device = create_device(client, admin)
+    device = register_device(client, admin, name="Pump 07")
     url = f"{DEVICES}/{device}"
     for headers in (operator, viewer):
         assert client.get(DEVICES, headers=headers).json()["count"] == 1

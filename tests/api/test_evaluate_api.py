@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.evaluation.nab import PROFILES
 from forewarn.schemas.evaluation import MAX_EVALUATE_ROWS, EvaluateRequest, EvaluateResponse
-from tests.api.helpers import API, T0, Headers, Series, create_device, ingest, locs, messages
+from tests.api.helpers import API, locs, messages
+from tests.factories import T0, Headers, Readings, register_device, send_readings
 
 EVALUATE = f"{API}/ml/evaluate"
 STEP = 300_000
@@ -20,7 +21,7 @@ SPIKES = (300, 420)
 JSON = dict[str, Any]
 
 
-def spiky(n: int = 500, seed: int = 1) -> tuple[Series, list[list[int]]]:
+def spiky(n: int = 500, seed: int = 1) -> tuple[Readings, list[list[int]]]:
     """Noise with a spike and a dip inside each window; the series and its windows."""
     values = np.round(np.random.default_rng(seed).normal(20.0, 0.5, n), 3)
     spikes = [k for k in SPIKES if k + 5 < n]
@@ -28,7 +29,7 @@ def spiky(n: int = 500, seed: int = 1) -> tuple[Series, list[list[int]]]:
         values[k] += 10.0
         values[k + 2] -= 10.0
     ts = T0 + STEP * np.arange(n, dtype=np.int64)
-    return Series(ts, values), [[int(ts[k - 5]), int(ts[k + 5])] for k in spikes]
+    return Readings(ts, values), [[int(ts[k - 5]), int(ts[k + 5])] for k in spikes]
 
 
 def inline(name: str = "plant/pump.csv", n: int = 500, seed: int = 1) -> JSON:
@@ -120,6 +121,7 @@ def test_unknown_algorithm_lists_the_valid_ones(client: TestClient, operator: He
     assert DEFAULT_ALGORITHM in messages(response)
 
 
+@pytest.mark.slow
 def test_row_limit(client: TestClient, operator: Headers) -> None:
     rows = MAX_EVALUATE_ROWS // 2 + 1
     big = {"name": "big.csv", "timestamps": [T0] * rows, "values": [1.0] * rows, "windows": []}
@@ -136,9 +138,9 @@ def test_no_scorable_window_is_a_422(client: TestClient, operator: Headers) -> N
 @pytest.fixture
 def stored(client: TestClient, admin: Headers, operator: Headers) -> tuple[str, list[list[int]]]:
     """A device with a spiky temperature series ingested; its id and the windows."""
-    device = create_device(client, admin)
+    device = register_device(client, admin)
     series, windows = spiky()
-    ingest(client, operator, device, series)
+    send_readings(client, operator, device, series)
     return device, windows
 
 

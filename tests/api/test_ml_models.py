@@ -21,35 +21,36 @@ from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
 from tests.api.helpers import (
     ARTIFACT_NAME,
-    DAY_MS,
     DEVICES,
-    HOUR_MS,
     MODELS,
     PREDICT,
-    T0,
-    Headers,
-    Series,
     artifact_files,
-    create_device,
     get_model,
-    ingest,
     limited_client,
     locs,
     messages,
-    normal_series,
     predict,
     row_counts,
     to_ms,
-    train,
-    trained_series,
-    user_headers,
+)
+from tests.factories import (
+    DAY_MS,
+    HOUR_MS,
+    T0,
+    Headers,
+    Readings,
+    normal_readings,
+    register_device,
+    seed_user,
+    send_readings,
+    trained_model,
 )
 
 
 @pytest.fixture
 def device(client: TestClient, admin: Headers) -> str:
     """A registered device without telemetry."""
-    return create_device(client, admin)
+    return register_device(client, admin)
 
 
 def train_request(client: TestClient, headers: Headers, **body: Any) -> Any:
@@ -73,7 +74,7 @@ def test_too_few_readings_is_422_saying_how_many(
     client: TestClient, admin: Headers, device: str, runtime: Runtime, n: int
 ) -> None:
     if n:
-        ingest(client, admin, device, normal_series(n))
+        send_readings(client, admin, device, normal_readings(n))
     response = train_request(client, admin, device_id=device, metric_name="temperature")
     assert response.status_code == 422, response.text
     message = messages(response)
@@ -85,12 +86,12 @@ def test_too_few_readings_is_422_saying_how_many(
 def test_readings_outside_the_window_do_not_count(
     client: TestClient, admin: Headers, device: str
 ) -> None:
-    ingest(client, admin, device, normal_series(12, step_ms=DAY_MS))  # one a day
+    send_readings(client, admin, device, normal_readings(12, step_ms=DAY_MS))  # one a day
     short = train_request(
         client, admin, device_id=device, metric_name="temperature", training_window_days=5
     )
     assert short.status_code == 422 and "found 6 readings" in messages(short)
-    assert train(client, admin, device, training_window_days=11)["sample_count"] == 12
+    assert trained_model(client, admin, device, training_window_days=11)["sample_count"] == 12
 
 
 def test_unknown_device_is_404(client: TestClient, admin: Headers, runtime: Runtime) -> None:
@@ -125,7 +126,9 @@ BAD_PARAMETERS = [
 def test_bad_parameters_are_422_naming_the_field(
     client: TestClient, admin: Headers, device: str, runtime: Runtime, subtests: pytest.Subtests
 ) -> None:
-    ingest(client, admin, device, normal_series(20))  # enough data: only the field is wrong
+    send_readings(
+        client, admin, device, normal_readings(20)
+    )  # enough data: only the field is wrong
     for field, value in BAD_PARAMETERS:
         with subtests.test(field=field, value=value):
             body = {"device_id": device, "metric_name": "temperature", field: value}
@@ -146,7 +149,7 @@ OPTION_REFUSALS = [
 def test_options_the_algorithm_does_not_take_are_422_naming_them(
     client: TestClient, admin: Headers, device: str, runtime: Runtime, subtests: pytest.Subtests
 ) -> None:
-    ingest(client, admin, device, normal_series(20))
+    send_readings(client, admin, device, normal_readings(20))
     for fields, field in OPTION_REFUSALS:
         with subtests.test(fields=fields):
             body = {"device_id": device, "metric_name": "temperature", **fields}
@@ -157,9 +160,9 @@ def test_options_the_algorithm_does_not_take_are_422_naming_them(
 def test_forest_options_in_params_are_used_not_replaced_by_defaults(
     client: TestClient, admin: Headers, device: str
 ) -> None:
-    ingest(client, admin, device, normal_series(50))
+    send_readings(client, admin, device, normal_readings(50))
     params = {"n_estimators": 30, "contamination": 0.05, "max_samples": 32}
-    model = train(client, admin, device, algorithm="isolation_forest", params=params)
+    model = trained_model(client, admin, device, algorithm="isolation_forest", params=params)
     defaults = algorithm("isolation_forest").defaults
     assert not any(defaults[k] == v for k, v in params.items())
     assert {k: model["parameters"][k] for k in params} == params
@@ -171,10 +174,10 @@ def test_forest_options_in_params_are_used_not_replaced_by_defaults(
 def test_training_stores_a_signed_artifact_and_the_model_row(
     client: TestClient, admin: Headers, device: str, runtime: Runtime
 ) -> None:
-    series = normal_series(200)
-    ingest(client, admin, device, series)
+    series = normal_readings(200)
+    send_readings(client, admin, device, series)
     started = datetime.now(UTC).replace(microsecond=0)
-    model = train(
+    model = trained_model(
         client, admin, device, contamination=0.05, n_estimators=30, training_window_days=7
     )
 
@@ -201,10 +204,11 @@ def test_training_stores_a_signed_artifact_and_the_model_row(
     assert get_model(client, admin, model["id"]) == model
 
 
+@pytest.mark.slow
 def test_defaults_come_from_the_algorithm_and_auto_contamination_is_accepted(
     client: TestClient, admin: Headers, device: str
 ) -> None:
-    ingest(client, admin, device, normal_series(50))
+    send_readings(client, admin, device, normal_readings(50))
     body = {"device_id": device, "metric_name": "temperature", "algorithm": "isolation_forest"}
     default = train_request(client, admin, **body)
     assert default.status_code == 201, default.text
@@ -213,13 +217,13 @@ def test_defaults_come_from_the_algorithm_and_auto_contamination_is_accepted(
     assert default.json()["parameters"]["contamination"] == defaults["contamination"] == 0.01
     assert default.json()["parameters"]["training_window_days"] == 7
     # The replaced platform's request: contamination alone still means Isolation Forest.
-    auto = train(client, admin, device, contamination="auto")
+    auto = trained_model(client, admin, device, contamination="auto")
     assert auto["algorithm"] == "isolation_forest"
     assert auto["parameters"]["contamination"] == "auto"
     assert auto["parameters"]["n_estimators"] == defaults["n_estimators"]
     assert auto["threshold"] == pytest.approx(0.5)
     # Without an algorithm or forest options: the product's default, without forest settings.
-    plain = train(client, admin, device)
+    plain = trained_model(client, admin, device)
     assert plain["algorithm"] == DEFAULT_ALGORITHM != "isolation_forest"
     assert not {"n_estimators", "contamination"} & set(plain["parameters"])
     assert plain["parameters"]["training_window_days"] == 7
@@ -228,8 +232,8 @@ def test_defaults_come_from_the_algorithm_and_auto_contamination_is_accepted(
 def test_retraining_activates_version_2_and_keeps_version_1_listed(
     client: TestClient, admin: Headers, device: str, runtime: Runtime
 ) -> None:
-    first = trained_series(client, admin, device)
-    second = train(client, admin, device)
+    first = trained_model(client, admin, device, normal_readings(200))
+    second = trained_model(client, admin, device)
     assert second["version"] == 2 and second["is_active"] is True
     assert second["id"] != first["id"]
     old = get_model(client, admin, first["id"])
@@ -248,38 +252,38 @@ def test_retraining_activates_version_2_and_keeps_version_1_listed(
 
 
 @pytest.fixture
-def ten_days_hourly(client: TestClient, admin: Headers, device: str) -> Series:
+def ten_days_hourly(client: TestClient, admin: Headers, device: str) -> Readings:
     """Hourly readings over the ten days up to T0 (241 readings)."""
-    series = normal_series(241, step_ms=HOUR_MS)
-    ingest(client, admin, device, series)
+    series = normal_readings(241, step_ms=HOUR_MS)
+    send_readings(client, admin, device, series)
     return series
 
 
 def test_training_window_days_is_honoured(
-    client: TestClient, admin: Headers, device: str, ten_days_hourly: Series
+    client: TestClient, admin: Headers, device: str, ten_days_hourly: Readings
 ) -> None:
-    three = train(client, admin, device, training_window_days=3)
+    three = trained_model(client, admin, device, training_window_days=3)
     assert three["sample_count"] == 3 * 24 + 1  # both ends of the window included
     assert to_ms(three["training_start"]) == T0 - 3 * DAY_MS
     assert to_ms(three["training_end"]) == T0
     assert three["parameters"]["training_window_days"] == 3
-    assert train(client, admin, device, training_window_days=30)["sample_count"] == 241
+    assert trained_model(client, admin, device, training_window_days=30)["sample_count"] == 241
 
 
 @pytest.mark.parametrize(
     "end", [T0 - 5 * DAY_MS, "2024-10-22T03:33:20Z", "2024-10-22T05:33:20+02:00"]
 )
 def test_training_end_is_honoured(
-    client: TestClient, admin: Headers, device: str, ten_days_hourly: Series, end: Any
+    client: TestClient, admin: Headers, device: str, ten_days_hourly: Readings, end: Any
 ) -> None:
-    model = train(client, admin, device, training_window_days=2, training_end=end)
+    model = trained_model(client, admin, device, training_window_days=2, training_end=end)
     assert model["sample_count"] == 2 * 24 + 1
     assert to_ms(model["training_end"]) == T0 - 5 * DAY_MS
     assert to_ms(model["training_start"]) == T0 - 7 * DAY_MS
 
 
 def test_training_end_before_the_data_is_422(
-    client: TestClient, admin: Headers, device: str, ten_days_hourly: Series
+    client: TestClient, admin: Headers, device: str, ten_days_hourly: Readings
 ) -> None:
     response = train_request(
         client, admin, device_id=device, metric_name="temperature", training_end=T0 - 30 * DAY_MS
@@ -293,11 +297,11 @@ def test_training_end_before_the_data_is_422(
 def test_list_filters_by_device_metric_and_activity(
     client: TestClient, admin: Headers, device: str
 ) -> None:
-    other = create_device(client, admin, name="Other")
-    a1 = trained_series(client, admin, device)
-    a2 = train(client, admin, device)
-    h1 = trained_series(client, admin, device, metric="humidity", seed=1)
-    o1 = trained_series(client, admin, other, seed=2)
+    other = register_device(client, admin, name="Other")
+    a1 = trained_model(client, admin, device, normal_readings(200))
+    a2 = trained_model(client, admin, device)
+    h1 = trained_model(client, admin, device, normal_readings(200, seed=1), metric="humidity")
+    o1 = trained_model(client, admin, other, normal_readings(200, seed=2))
 
     def ids(**params: Any) -> list[str]:
         page = list_models(client, admin, **params)
@@ -344,7 +348,7 @@ def test_unknown_model_is_404_and_malformed_id_422(client: TestClient, admin: He
 def test_delete_deactivates_and_keeps_the_file(
     client: TestClient, admin: Headers, device: str, runtime: Runtime
 ) -> None:
-    model = trained_series(client, admin, device)
+    model = trained_model(client, admin, device, normal_readings(200))
     assert predict(client, admin, device, 25.0).status_code == 200  # warms the caches
     response = client.delete(f"{MODELS}/{model['id']}", headers=admin)
     assert response.status_code == 200, response.text
@@ -357,11 +361,12 @@ def test_delete_deactivates_and_keeps_the_file(
     assert len(artifact_files(runtime, device)) == 1
 
 
+@pytest.mark.slow
 def test_delete_with_purge_removes_the_artifact(
     client: TestClient, admin: Headers, device: str, runtime: Runtime
 ) -> None:
-    old = trained_series(client, admin, device)
-    active = train(client, admin, device)
+    old = trained_model(client, admin, device, normal_readings(200))
+    active = trained_model(client, admin, device)
     assert len(artifact_files(runtime, device)) == 2
     purged = client.delete(f"{MODELS}/{old['id']}", params={"purge": True}, headers=admin)
     assert purged.status_code == 200, purged.text
@@ -379,8 +384,8 @@ def test_delete_with_purge_removes_the_artifact(
 def test_viewers_list_but_cannot_train_or_retire(
     client: TestClient, admin: Headers, device: str, runtime: Runtime
 ) -> None:
-    model = trained_series(client, admin, device)
-    viewer = user_headers(runtime, Role.VIEWER)
+    model = trained_model(client, admin, device, normal_readings(200))
+    viewer = seed_user(runtime, Role.VIEWER).headers
     assert list_models(client, viewer)["count"] == 1
     assert client.get(f"{MODELS}/{model['id']}", headers=viewer).status_code == 200
     body = {"device_id": device, "metric_name": "temperature"}
@@ -408,11 +413,12 @@ def _flip_byte(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["payload", "signature"])
 def test_tampered_artifact_is_refused_for_its_signature(
     client: TestClient, admin: Headers, device: str, runtime: Runtime, where: str
 ) -> None:
-    trained_series(client, admin, device)
+    trained_model(client, admin, device, normal_readings(200))
     (artifact,) = artifact_files(runtime, device)
     _flip_byte(artifact, artifact.stat().st_size // 2 if where == "payload" else 20)
     for _ in range(2):  # a refused artifact is not cached either
@@ -432,8 +438,8 @@ def test_tampered_artifact_is_refused_for_its_signature(
 def test_a_request_refused_for_one_artifact_counts_no_usage_for_the_others(
     client: TestClient, admin: Headers, device: str, runtime: Runtime
 ) -> None:
-    intact = trained_series(client, admin, device)
-    trained_series(client, admin, device, metric="humidity", seed=1)
+    intact = trained_model(client, admin, device, normal_readings(200))
+    trained_model(client, admin, device, normal_readings(200, seed=1), metric="humidity")
     (artifact,) = artifact_files(runtime, device, "humidity")
     _flip_byte(artifact, artifact.stat().st_size // 2)
     items = [
@@ -465,7 +471,7 @@ def test_artifact_tampered_after_use_is_refused_by_a_fresh_process(
     runtime: Runtime,
     cold_client: TestClient,
 ) -> None:
-    trained_series(client, admin, device)
+    trained_model(client, admin, device, normal_readings(200))
     assert predict(client, admin, device, 25.0).status_code == 200
     (artifact,) = artifact_files(runtime, device)
     _flip_byte(artifact, artifact.stat().st_size - 1)
@@ -477,7 +483,7 @@ def test_artifact_tampered_after_use_is_refused_by_a_fresh_process(
 def test_pickle_in_place_of_the_artifact_is_refused_and_never_run(
     client: TestClient, admin: Headers, device: str, runtime: Runtime, tmp_path: Path
 ) -> None:
-    trained_series(client, admin, device)
+    trained_model(client, admin, device, normal_readings(200))
     (artifact,) = artifact_files(runtime, device)
     marker = tmp_path / "pwned"
     payload = pickle.dumps(_CreatesMarker(marker))

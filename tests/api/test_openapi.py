@@ -16,7 +16,7 @@ from forewarn.schemas.devices import DeviceCreate
 from forewarn.schemas.evaluation import EvaluateRequest
 from forewarn.schemas.ml import BatchPredictRequest, PredictRequest, TrainRequest
 from forewarn.schemas.telemetry import Reading
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 OPEN_OPERATIONS = {("post", "/api/v1/auth/login"), ("get", "/api/v1/health")}
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -21,14 +21,9 @@ from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
 from forewarn.telemetry.store import OVERLAP_MIN_ROWS
 from tests.api.helpers import (
-    FOREST,
-    HOUR_MS,
     MODELS,
     PREDICT,
-    T0,
-    Headers,
     anomalies,
-    create_device,
     get_model,
     limited_client,
     locs,
@@ -37,8 +32,16 @@ from tests.api.helpers import (
     predict,
     row_counts,
     to_ms,
-    trained_series,
-    user_headers,
+)
+from tests.factories import (
+    FOREST,
+    HOUR_MS,
+    T0,
+    Headers,
+    normal_readings,
+    register_device,
+    seed_user,
+    trained_model,
 )
 
 BATCH = f"{PREDICT}/batch"
@@ -48,13 +51,13 @@ NORMAL, HOT, COLD = 25.1, 45.0, -10.0
 @pytest.fixture
 def device(client: TestClient, admin: Headers) -> str:
     """A registered device without telemetry."""
-    return create_device(client, admin)
+    return register_device(client, admin)
 
 
 @pytest.fixture
 def model(client: TestClient, admin: Headers, device: str) -> dict[str, Any]:
     """The active point-wise forest of `device`'s temperature (readings around 25 degrees)."""
-    return trained_series(client, admin, device, **FOREST)
+    return trained_model(client, admin, device, normal_readings(200), **FOREST)
 
 
 def batch(client: TestClient, headers: Headers, **body: Any) -> Any:
@@ -101,6 +104,7 @@ def test_predict_returns_the_verdict(
     assert predict(client, admin, device, 45).json() == verdict  # an integer is a number
 
 
+@pytest.mark.slow
 def test_no_active_model_is_404(
     client: TestClient, admin: Headers, device: str, runtime: Runtime
 ) -> None:
@@ -109,7 +113,7 @@ def test_no_active_model_is_404(
     assert "active model" in never.json()["detail"]
     assert predict(client, admin, str(uuid.uuid4()), NORMAL).status_code == 404
 
-    model = trained_series(client, admin, device, n=400)  # the default algorithm
+    model = trained_model(client, admin, device, normal_readings(400))  # the default algorithm
     assert predict(client, admin, device, NORMAL, metric="humidity").status_code == 404
     assert predict(client, admin, device, HOT).json()["is_anomaly"] is True
     assert client.delete(f"{MODELS}/{model['id']}", headers=admin).status_code == 200
@@ -146,6 +150,7 @@ def test_without_timestamp_the_reading_time_is_now(
     assert start - 2000 <= to_ms(stored["ts"]) <= now_ms() + 2000
 
 
+@pytest.mark.slow
 def test_every_prediction_updates_usage(
     client: TestClient, admin: Headers, device: str, model: dict[str, Any]
 ) -> None:
@@ -231,10 +236,10 @@ def test_bad_fields_are_422_naming_them(
 def test_viewers_cannot_predict(
     client: TestClient, runtime: Runtime, device: str, model: dict[str, Any]
 ) -> None:
-    viewer = user_headers(runtime, Role.VIEWER)
+    viewer = seed_user(runtime, Role.VIEWER).headers
     assert predict(client, viewer, device, NORMAL).status_code == 403
     assert batch(client, viewer, items=[item(device, NORMAL)]).status_code == 403
-    operator = user_headers(runtime, Role.OPERATOR)
+    operator = seed_user(runtime, Role.OPERATOR).headers
     assert predict(client, operator, device, NORMAL).status_code == 200
 
 
@@ -246,9 +251,11 @@ def three_series(
     client: TestClient, admin: Headers, device: str, model: dict[str, Any]
 ) -> list[tuple[str, str, str]]:
     """(device, metric, model id) of three trained series on two devices."""
-    other = create_device(client, admin, name="Other")
-    humidity = trained_series(client, admin, device, metric="humidity", seed=1, **FOREST)
-    remote = trained_series(client, admin, other, seed=2, **FOREST)
+    other = register_device(client, admin, name="Other")
+    humidity = trained_model(
+        client, admin, device, normal_readings(200, seed=1), metric="humidity", **FOREST
+    )
+    remote = trained_model(client, admin, other, normal_readings(200, seed=2), **FOREST)
     return [
         (device, "temperature", model["id"]),
         (device, "humidity", humidity["id"]),
@@ -259,6 +266,7 @@ def three_series(
 VALUES = [[NORMAL, HOT, 24.7, COLD], [25.0, 60.0], [NORMAL, 25.3, 99.5]]
 
 
+@pytest.mark.slow
 def test_items_form_answers_in_request_order_like_single_predicts(
     client: TestClient, admin: Headers, three_series: list[tuple[str, str, str]]
 ) -> None:
@@ -292,6 +300,7 @@ def test_items_form_answers_in_request_order_like_single_predicts(
     assert body["anomaly_count"] == sum(r["is_anomaly"] for r in results) >= 4
 
 
+@pytest.mark.slow
 def test_series_form_scores_equal_the_items_form(
     client: TestClient, admin: Headers, three_series: list[tuple[str, str, str]]
 ) -> None:
@@ -356,6 +365,7 @@ BAD_SERIES = [
 ]
 
 
+@pytest.mark.slow
 def test_bad_series_are_422(
     client: TestClient, admin: Headers, device: str, subtests: pytest.Subtests
 ) -> None:
@@ -421,6 +431,7 @@ def test_batch_over_the_limit_is_422(
     assert ten.status_code == 200 and ten.json()["count"] == 10
 
 
+@pytest.mark.slow
 def test_a_series_without_model_fails_the_batch_and_writes_nothing(
     client: TestClient,
     admin: Headers,
@@ -467,6 +478,7 @@ def test_a_series_without_model_fails_the_batch_and_writes_nothing(
                 assert get_model(client, admin, model_id)["prediction_count"] == 0
 
 
+@pytest.mark.slow
 def test_batch_stores_the_anomalies_it_finds(
     client: TestClient, admin: Headers, three_series: list[tuple[str, str, str]]
 ) -> None:
@@ -521,6 +533,7 @@ def test_a_series_given_twice_is_422_and_writes_nothing(
     assert row_counts(runtime) == before
 
 
+@pytest.mark.slow
 def test_a_large_batch_stores_every_reading_and_anomaly_with_its_explanation(
     client: TestClient, admin: Headers, three_series: list[tuple[str, str, str]], runtime: Runtime
 ) -> None:

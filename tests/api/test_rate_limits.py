@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 from forewarn.api.app import create_app
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.settings import Settings
-from tests.conftest import PASSWORD, make_settings, seed_user, service_url
+from tests.factories import PASSWORD, make_settings, seed_user
+from tests.support import service_url
 
 WINDOW_S = 60
 HEALTH = "/api/v1/health"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.security.roles import Role
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.slow
 
 
 def _seven_days_of_temperature(client: TestClient, admin: dict[str, str], device: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastapi.routing
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -23,11 +24,8 @@ from forewarn.db.models import (
 )
 from forewarn.lifecycle.training import TrainSpec, train_model
 from forewarn.runtime import Runtime
-from forewarn.schemas.devices import DeviceCreate
 from forewarn.security.roles import Role
-from forewarn.services.devices import create_device
-from forewarn.telemetry.store import Row, write_rows
-from tests.conftest import PASSWORD, seed_user
+from tests.factories import PASSWORD, Readings, make_device, seed_user, store_readings
 
 API = "/api/v1"
 Headers = dict[str, str]
@@ -47,15 +45,12 @@ class World:
 def world(runtime: Runtime) -> World:
     """Data every call in the matrix can act on, so allowed calls really succeed."""
     now = int(time.time() * 1000)
+    device_id = make_device(runtime, "Pump 1")
+    minutes = np.arange(40)
+    store_readings(runtime, device_id, Readings(now - 60_000 * minutes, 20 + (minutes % 5) / 10))
     with runtime.sessions() as session:
-        device = create_device(session, DeviceCreate(name="Pump 1", type="pump"))
-        rows = [
-            Row(device.id, "temperature", now - i * 60_000, 20 + (i % 5) / 10) for i in range(40)
-        ]
-        write_rows(session.connection(), rows)
-        session.commit()
         spec = TrainSpec(
-            device_id=device.id,
+            device_id=device_id,
             metric_name="temperature",
             algorithm="isolation_forest",
             n_estimators=10,
@@ -63,7 +58,7 @@ def world(runtime: Runtime) -> World:
         model = train_model(session, runtime.registry, runtime.artifact_key, spec)
         anomaly = AnomalyDetection(
             model_id=model.id,
-            device_id=device.id,
+            device_id=device_id,
             metric_name="temperature",
             value=45.0,
             anomaly_score=0.9,
@@ -72,7 +67,7 @@ def world(runtime: Runtime) -> World:
         )
         session.add(anomaly)
         session.commit()
-        ids = (device.id, model.id, anomaly.id)
+        ids = (device_id, model.id, anomaly.id)
     user = seed_user(runtime, Role.VIEWER).id
     return World(device=ids[0], model=ids[1], user=user, anomaly=ids[2])
 

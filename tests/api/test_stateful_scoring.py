@@ -20,29 +20,30 @@ from fastapi.testclient import TestClient
 from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.runtime import Runtime
 from tests.api.helpers import (
-    FOREST,
-    JSON,
-    MINUTE_MS,
     MODELS,
     PREDICT,
-    T0,
-    Headers,
     anomalies,
     artifact_files,
-    create_device,
     get_model,
-    ingest,
     limited_client,
     locs,
     messages,
-    normal_series,
     points,
     predict,
     row_counts,
     telemetry_url,
     to_ms,
-    train,
-    trained_series,
+)
+from tests.factories import (
+    FOREST,
+    JSON,
+    MINUTE_MS,
+    T0,
+    Headers,
+    normal_readings,
+    register_device,
+    send_readings,
+    trained_model,
 )
 
 BATCH = f"{PREDICT}/batch"
@@ -57,12 +58,12 @@ def at(i: int) -> int:
     return T0 + i * STEP
 
 
-def trained_device(
+def device_with_history(
     client: TestClient, headers: Headers, name: str = "Pump", **fields: Any
 ) -> tuple[str, JSON]:
     """A new device with HISTORY normal temperature readings and a model trained on them."""
-    device = create_device(client, headers, name=name)
-    return device, trained_series(client, headers, device, n=HISTORY, **fields)
+    device = register_device(client, headers, name=name)
+    return device, trained_model(client, headers, device, normal_readings(HISTORY), **fields)
 
 
 def predict_in_order(
@@ -89,7 +90,7 @@ def flagged(verdicts: list[JSON]) -> list[int]:
 
 def noise(n: int, seed: int) -> list[float]:
     """`n` normal readings (25 +- 0.5, rounded to 0.01)."""
-    return [float(v) for v in normal_series(n, seed=seed).values]
+    return [float(v) for v in normal_readings(n, seed=seed).values]
 
 
 # ---- one history, whatever the path or the process -------------------------------------------
@@ -100,11 +101,12 @@ RUN = [*noise(8, seed=3), *[25.0] * 8, *noise(16, seed=7), HOT, *noise(5, seed=5
 RESTART = 12  # readings scored before the restart: the stuck run is then already reported
 
 
+@pytest.mark.slow
 def test_a_restart_changes_no_score(
     client: TestClient, admin: Headers, runtime: Runtime, tmp_path: Path
 ) -> None:
-    reference_device, _ = trained_device(client, admin, "Reference")
-    restarted_device, _ = trained_device(client, admin, "Restarted")
+    reference_device, _ = device_with_history(client, admin, "Reference")
+    restarted_device, _ = device_with_history(client, admin, "Restarted")
     reference = predict_in_order(client, admin, reference_device, RUN)
     # Both kinds of state matter across the restart: the stuck run was reported before it
     # (and must not be reported again after), and the gate re-arms for the spike.
@@ -118,13 +120,14 @@ def test_a_restart_changes_no_score(
     assert without_model(before + after) == without_model(reference)
 
 
+@pytest.mark.slow
 def test_a_back_filled_reading_is_scored_on_its_past_and_seen_by_later_ones(
     client: TestClient, admin: Headers
 ) -> None:
     values = noise(12, seed=6)
     values[4] = 27.5  # the late reading stands out a little
-    in_order_device, _ = trained_device(client, admin, "In order")
-    late_device, _ = trained_device(client, admin, "Late")
+    in_order_device, _ = device_with_history(client, admin, "In order")
+    late_device, _ = device_with_history(client, admin, "Late")
     in_order = predict_in_order(client, admin, in_order_device, values)
 
     late = 5  # position (1-based) of the reading that arrives last but one
@@ -137,8 +140,8 @@ def test_a_back_filled_reading_is_scored_on_its_past_and_seen_by_later_ones(
 
 def test_state_advances_without_retraining(client: TestClient, admin: Headers) -> None:
     stuck = [25.0] * 12  # two hours of one value, well inside the normal range
-    default_device, default_model = trained_device(client, admin, "Default")
-    forest_device, forest_model = trained_device(client, admin, "Forest", **FOREST)
+    default_device, default_model = device_with_history(client, admin, "Default")
+    forest_device, forest_model = device_with_history(client, admin, "Forest", **FOREST)
     default = predict_in_order(client, admin, default_device, stuck)
     forest = predict_in_order(client, admin, forest_device, stuck)
 
@@ -159,10 +162,11 @@ def test_state_advances_without_retraining(client: TestClient, admin: Headers) -
 # ---- ingest scores what it stores ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ingest_scores_readings_of_series_with_a_model(
     client: TestClient, admin: Headers, runtime: Runtime
 ) -> None:
-    device, model = trained_device(client, admin)
+    device, model = device_with_history(client, admin)
     body = [
         {"ts": at(1), "values": {"temperature": NORMAL, "humidity": 50.0}},  # humidity: no model
         {"ts": at(2), "values": {"temperature": 80.0}},
@@ -183,7 +187,7 @@ def test_ingest_scores_readings_of_series_with_a_model(
     assert (used["prediction_count"], used["anomaly_count"]) == (2, 1)
 
     # Predict on a twin gives what ingest gave.
-    twin, _ = trained_device(client, admin, "Twin")
+    twin, _ = device_with_history(client, admin, "Twin")
     normal, hot = predict_in_order(client, admin, twin, [NORMAL, 80.0])
     assert normal["is_anomaly"] is False and hot["is_anomaly"] is True
     assert hot["anomaly_score"] == stored["anomaly_score"]
@@ -200,11 +204,12 @@ def test_ingest_scores_readings_of_series_with_a_model(
 # ---- explanations --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["single", "items", "series"])
 def test_anomalies_are_explained_and_normal_readings_are_not(
     client: TestClient, admin: Headers, form: str
 ) -> None:
-    device, _ = trained_device(client, admin)
+    device, _ = device_with_history(client, admin)
     values, stamps = [NORMAL, HOT], [at(1), at(2)]
     if form == "single":
         verdicts = predict_in_order(client, admin, device, values)
@@ -241,7 +246,7 @@ def test_anomalies_are_explained_and_normal_readings_are_not(
 @pytest.fixture
 def plant(client: TestClient, admin: Headers) -> str:
     """A device reporting temperature, humidity and pressure together, HISTORY times."""
-    device = create_device(client, admin, name="Plant")
+    device = register_device(client, admin, name="Plant")
     rng = np.random.default_rng(0)
     levels = {"temperature": (25.0, 0.5), "humidity": (55.0, 2.0), "pressure": (1013.0, 1.0)}
     columns = {m: np.round(rng.normal(mean, sd, HISTORY), 2) for m, (mean, sd) in levels.items()}
@@ -268,7 +273,7 @@ def predict_values(
 def test_device_level_default_model(
     client: TestClient, admin: Headers, runtime: Runtime, plant: str
 ) -> None:
-    model = train(client, admin, plant, metric="*")
+    model = trained_model(client, admin, plant, metric="*")
     assert (model["algorithm"], model["metric_name"]) == (DEFAULT_ALGORITHM, "*")
     assert model["parameters"]["metrics"] == list(METRICS)
     assert model["sample_count"] == HISTORY
@@ -307,7 +312,7 @@ def test_device_level_default_model(
 def test_device_level_forest_model(
     client: TestClient, admin: Headers, runtime: Runtime, plant: str
 ) -> None:
-    model = train(client, admin, plant, metric="*", **FOREST)
+    model = trained_model(client, admin, plant, metric="*", **FOREST)
     assert (model["algorithm"], model["metric_name"]) == ("isolation_forest", "*")
     (artifact,) = artifact_files(runtime, plant, "_all")
     assert artifact.stat().st_size == model["artifact_size"]
@@ -323,7 +328,7 @@ def test_device_level_forest_model(
 def test_a_list_of_metrics_is_one_device_level_series(
     client: TestClient, admin: Headers, plant: str
 ) -> None:
-    model = train(client, admin, plant, metric=["temperature", "humidity"])
+    model = trained_model(client, admin, plant, metric=["temperature", "humidity"])
     assert model["metric_name"] == "humidity,temperature"
     assert model["parameters"]["metrics"] == ["humidity", "temperature"]
     body = {
@@ -340,8 +345,8 @@ def test_a_list_of_metrics_is_one_device_level_series(
 def test_device_level_readings_must_match_the_model(
     client: TestClient, admin: Headers, runtime: Runtime, plant: str
 ) -> None:
-    train(client, admin, plant, metric="*")
-    train(client, admin, plant, metric="temperature")
+    trained_model(client, admin, plant, metric="*")
+    trained_model(client, admin, plant, metric="temperature")
     before = row_counts(runtime)
     one = {"device_id": plant, "metric_name": "*", "value": 25.0, "timestamp": at(1)}
     assert locs(client.post(PREDICT, json=one, headers=admin)) == [["body", "value"]]
@@ -361,7 +366,7 @@ def test_device_level_readings_must_match_the_model(
 def test_batch_readings_of_one_series_need_distinct_times(
     client: TestClient, admin: Headers, runtime: Runtime
 ) -> None:
-    device, model = trained_device(client, admin)
+    device, model = device_with_history(client, admin)
     series = {"device_id": device, "metric_name": "temperature"}
     before = row_counts(runtime)
 
@@ -396,7 +401,7 @@ def test_batch_readings_of_one_series_need_distinct_times(
 
 
 def test_predict_stores_the_reading(client: TestClient, admin: Headers) -> None:
-    device, _ = trained_device(client, admin)
+    device, _ = device_with_history(client, admin)
     assert predict(client, admin, device, 25.4, timestamp=at(3)).status_code == 200
     stored = points(client, admin, device, metric="temperature", start=at(3), end=at(3))
     assert [(to_ms(p["ts"]), p["value"]) for p in stored] == [(at(3), 25.4)]
@@ -410,6 +415,7 @@ def test_predict_stores_the_reading(client: TestClient, admin: Headers) -> None:
 # ---- the replaced platform's train requests ------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
@@ -422,8 +428,8 @@ def test_predict_stores_the_reading(client: TestClient, admin: Headers) -> None:
 def test_forest_options_without_algorithm_mean_isolation_forest(
     client: TestClient, admin: Headers, fields: JSON, expected: str
 ) -> None:
-    device = create_device(client, admin)
-    ingest(client, admin, device, normal_series(50))
+    device = register_device(client, admin)
+    send_readings(client, admin, device, normal_readings(50))
     body = {"device_id": device, "metric_name": "temperature", "training_window_days": 7}
     response = client.post(f"{MODELS}/train", json={**body, **fields}, headers=admin)
     assert response.status_code == 201, response.text
@@ -435,7 +441,7 @@ def test_forest_options_without_algorithm_mean_isolation_forest(
 def test_usage_counts_only_what_the_outer_transaction_commits(
     client: TestClient, admin: Headers, runtime: Runtime
 ) -> None:
-    device, model = trained_device(client, admin)
+    device, model = device_with_history(client, admin)
     with runtime.sessions() as session:
         series = runtime.registry.active(session, uuid.UUID(device), "temperature")
         with session.begin_nested():  # a savepoint released, inside work that is then undone

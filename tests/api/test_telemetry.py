@@ -15,29 +15,37 @@ from fastapi.testclient import TestClient
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
 from tests.api.helpers import (
-    DAY_MS,
-    HOUR_MS,
-    MINUTE_MS,
-    T0,
-    Headers,
-    create_device,
     limited_client,
     locs,
     messages,
     now_ms,
     points,
-    readings,
     row_counts,
     telemetry_url,
     to_ms,
-    user_headers,
 )
+from tests.factories import (
+    DAY_MS,
+    HOUR_MS,
+    JSON,
+    MINUTE_MS,
+    T0,
+    Headers,
+    normal_readings,
+    register_device,
+    seed_user,
+)
+
+
+def readings(n: int) -> list[JSON]:
+    """A telemetry body of `n` valid temperature readings one minute apart from T0."""
+    return normal_readings(n, start=T0, step_ms=MINUTE_MS).body()
 
 
 @pytest.fixture
 def device(client: TestClient, admin: Headers) -> str:
     """A registered device without telemetry."""
-    return create_device(client, admin)
+    return register_device(client, admin)
 
 
 def post(client: TestClient, headers: Headers, device_id: str, body: Any) -> Any:
@@ -299,11 +307,12 @@ def test_body_over_max_request_bytes_is_413(
     assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.slow
 def test_viewers_cannot_ingest(client: TestClient, runtime: Runtime, device: str) -> None:
-    viewer = user_headers(runtime, Role.VIEWER)
+    viewer = seed_user(runtime, Role.VIEWER).headers
     assert post(client, viewer, device, readings(3)).status_code == 403
     assert client.post(telemetry_url(device), json=readings(3)).status_code == 401
-    operator = user_headers(runtime, Role.OPERATOR)
+    operator = seed_user(runtime, Role.OPERATOR).headers
     assert post(client, operator, device, readings(3)).status_code == 200
     assert len(points(client, viewer, device)) == 3
 
@@ -311,6 +320,7 @@ def test_viewers_cannot_ingest(client: TestClient, runtime: Runtime, device: str
 # ---- idempotency ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_resending_the_same_ts_and_metric_overwrites(
     client: TestClient, admin: Headers, device: str
 ) -> None:

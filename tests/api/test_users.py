@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from forewarn.db.models import User
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
-from tests.conftest import PASSWORD, cheap_password_hash, seed_user
+from tests.factories import PASSWORD, cheap_password_hash, seed_user
 
 USERS = "/api/v1/users"
 LOGIN = "/api/v1/auth/login"
@@ -174,6 +174,7 @@ def test_patch_is_active_false_blocks_login_and_true_restores_it(
     assert _login(client, user["email"], PASSWORD) == 200
 
 
+@pytest.mark.slow
 def test_patch_password_replaces_the_old_one(
     client: TestClient, admin: Headers, user: dict[str, Any]
 ) -> None:

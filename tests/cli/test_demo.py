@@ -55,6 +55,7 @@ def fault_lines(output: str, kind: str) -> list[str]:
     return [line for line in output.splitlines() if re.search(rf"\b{kind}\b", line)]
 
 
+@pytest.mark.slow
 def test_demo_on_empty_dir_then_again(data_dir: Path) -> None:
     first = run_demo().output
     passwords = PASSWORD_LINE.findall(first)

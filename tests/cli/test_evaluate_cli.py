@@ -18,6 +18,8 @@ from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
 from forewarn.evaluation.backtest import run_backtest
 from forewarn.evaluation.corpus import load_corpus
 
+pytestmark = pytest.mark.slow  # every test backtests series read from CSV files
+
 T0 = 1_396_310_400_000  # 2014-04-01T00:00:00Z
 STEP = 300_000
 FILES = {"plant/pump.csv": (1, 600), "yard/fan.csv": (2, 500)}  # name: (seed, rows)

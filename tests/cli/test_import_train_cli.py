@@ -17,9 +17,8 @@ from typer.testing import CliRunner
 from forewarn.cli.main import app
 from forewarn.db.models import MLModel, Telemetry
 from forewarn.runtime import Runtime, build_runtime
-from forewarn.schemas.devices import DeviceCreate
-from forewarn.services.devices import create_device
 from forewarn.settings import Settings
+from tests.factories import make_device
 
 T0 = 1_730_000_000_000  # 2024-10-27T03:33:20Z
 STEP_MS = 10 * 60_000
@@ -53,8 +52,7 @@ def runtime(data_dir: Path) -> Iterator[Runtime]:
 @pytest.fixture
 def device_id(runtime: Runtime) -> uuid.UUID:
     """A registered device."""
-    with runtime.sessions() as session:
-        return create_device(session, DeviceCreate(name="Chiller 1", type="chiller")).id
+    return make_device(runtime, "Chiller 1", "chiller")
 
 
 def run(*args: str) -> Result:

@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import free_port
+from tests.support import free_port
+
+pytestmark = pytest.mark.slow
 
 FOREWARN = Path(sys.executable).with_name("forewarn")
 

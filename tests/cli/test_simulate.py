@@ -34,7 +34,8 @@ from forewarn.sim import TEMPERATURE, profile_by_name
 from forewarn.sim.fleet import FaultLog, SimPlan, messages
 from forewarn.sim.publisher import Clock, publish
 from forewarn.sim.transports import MqttTransport
-from tests.conftest import Headers, served_app, service_url
+from tests.factories import Headers
+from tests.support import served_app, service_url
 
 START_MS = 1_730_000_000_000
 TOPIC = "forewarn/v1/devices/+/telemetry"
@@ -261,6 +262,7 @@ def check_fault(kind: str, window: list[float], before: float | None, metric: st
         assert window[-1] > profile.high
 
 
+@pytest.mark.slow
 def test_faults_appear_exactly_where_reported(data_dir: Path, subscriber: Subscriber) -> None:
     out = data_dir.parent / "faults.csv"
     result, ids = simulate(
@@ -297,6 +299,7 @@ def test_faults_appear_exactly_where_reported(data_dir: Path, subscriber: Subscr
         assert all(profile.low <= v <= profile.high for v in clean), (device, metric)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("per_message", "qos"), [(1, 0), (6, 1)])
 def test_message_shapes_and_devices_found_again(
     data_dir: Path, subscriber: Subscriber, per_message: int, qos: int
@@ -337,6 +340,7 @@ def stored(runtime: Runtime, device_id: str) -> int:
         return int(session.scalar(query) or 0)
 
 
+@pytest.mark.slow
 def test_http_transport_registers_devices_and_writes_readings(
     runtime: Runtime, admin: Headers, live_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -352,6 +356,7 @@ def test_http_transport_registers_devices_and_writes_readings(
     assert [stored(runtime, i) for i in ids] == [120, 120]
 
 
+@pytest.mark.slow
 def test_http_transport_with_a_bad_token_fails_clearly(
     runtime: Runtime, live_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -376,6 +381,7 @@ def _mosquitto(port: int) -> subprocess.Popen[bytes]:
     raise AssertionError("mosquitto did not start")
 
 
+@pytest.mark.slow
 def test_mqtt_transport_survives_a_broker_restart(caplog: pytest.LogCaptureFixture) -> None:
     service_url("FOREWARN_TEST_MQTT_URL")  # an integration test: needs the broker installed
     with socket.socket() as sock:

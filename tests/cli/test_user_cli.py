@@ -13,7 +13,7 @@ from forewarn.api.app import create_app
 from forewarn.cli.main import app
 from forewarn.runtime import build_runtime
 from forewarn.settings import Settings
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 
 @pytest.fixture
@@ -47,6 +47,7 @@ def _login(data_dir: Path, email: str, password: str) -> tuple[int, dict[str, ob
         runtime.close()
 
 
+@pytest.mark.slow
 def test_created_user_can_log_in_through_the_api(data_dir: Path) -> None:
     result = _create("Ops@Example.com", f"{PASSWORD}\n", "--role", "operator")
     assert result.exit_code == 0, result.output
@@ -59,6 +60,7 @@ def test_created_user_can_log_in_through_the_api(data_dir: Path) -> None:
     assert str(me["id"]) in result.output
 
 
+@pytest.mark.slow
 def test_role_defaults_to_viewer(data_dir: Path) -> None:
     assert _create("v@example.com", f"{PASSWORD}\n").exit_code == 0
     assert _login(data_dir, "v@example.com", PASSWORD)[1]["role"] == "viewer"
@@ -78,6 +80,7 @@ def test_password_with_surrounding_whitespace_is_refused(data_dir: Path) -> None
     assert "whitespace" in result.output
 
 
+@pytest.mark.slow
 def test_duplicate_email_fails_and_keeps_the_first_password(data_dir: Path) -> None:
     assert _create("ops@example.com", f"{PASSWORD}\n").exit_code == 0
     again = _create("OPS@example.com", "a-different-password\n", "--role", "admin")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 
 from forewarn.db.engine import make_engine
-from tests.conftest import service_url
+from tests.support import service_url
 
 
 def _terminate_other_backends(url: str) -> int:

@@ -30,6 +30,8 @@ from forewarn.detection.pca_spc import PcaSpc
 from forewarn.detection.registry import ALGORITHMS
 from forewarn.sim import HUMIDITY, TEMPERATURE, generate, inject
 
+pytestmark = pytest.mark.slow  # every test replays a long series through each algorithm
+
 SPECS = {spec.name: spec for spec in ALGORITHMS}
 FEATURE_BASED = [name for name in SPECS if name != "isolation_forest"]
 INTERVAL_MS, START_MS = 300_000, 1_704_067_200_000

@@ -18,7 +18,8 @@ from forewarn.detection.registry import (
 )
 from forewarn.errors import InvalidInputError
 from forewarn.evaluation.detectors import DetectorReplayer, fit_function
-from tests.api.helpers import API, Headers, create_device, get_model, ingest, normal_series, train
+from tests.api.helpers import API, get_model
+from tests.factories import Headers, normal_readings, register_device, send_readings, trained_model
 
 # Fields the stored parameters carry besides the detector's own (the series, the window).
 NOT_DETECTOR = {"metrics", "training_window_days"}
@@ -75,14 +76,15 @@ def test_build_errors_name_the_argument_not_the_request(
     assert caught.value.loc == loc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [DEFAULT_ALGORITHM, "windowed_forest", "isolation_forest"])
 def test_api_training_and_backtest_build_the_same_detector(
     client: TestClient, admin: Headers, name: str
 ) -> None:
-    device = create_device(client, admin)
-    series = normal_series(600)
-    ingest(client, admin, device, series)
-    model = train(client, admin, device, algorithm=name)
+    device = register_device(client, admin)
+    series = normal_readings(600)
+    send_readings(client, admin, device, series)
+    model = trained_model(client, admin, device, algorithm=name)
     shown = get_model(client, admin, model["id"])["parameters"]
     replayed = fit_function(name)(series.ts, series.values)  # as every backtest replay fits
     assert isinstance(replayed, DetectorReplayer)

@@ -128,6 +128,7 @@ def test_compact_encoding_uses_narrow_dtypes_and_float32_floors() -> None:
     assert (np.nextafter(floors, np.float32(np.inf)).astype(np.float64) > values).all()
 
 
+@pytest.mark.slow
 def test_scoring_a_loaded_model_never_imports_sklearn(tmp_path: Path) -> None:
     detector = IsolationForestDetector(n_estimators=5).fit(np.arange(50.0))
     np.savez(tmp_path / "model.npz", **detector.to_arrays())

@@ -71,6 +71,7 @@ def test_default_beats_pointwise_forest(kind: str, seed: int) -> None:
     assert default[0] > pointwise[0], f"default {default} vs point-wise {pointwise}"
 
 
+@pytest.mark.slow
 def test_default_finds_most_faults_with_few_false_alarms() -> None:
     results = [event_f1(DEFAULT_ALGORITHM, kind, seed) for kind in KINDS for seed in SEEDS]
     found = sum(r[1] for r in results)

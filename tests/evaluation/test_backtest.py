@@ -137,6 +137,7 @@ def test_summary_json_holds_every_figure(report: BacktestReport, tmp_path: Path)
     assert all(w["delay_rows"] is not None for w in first["windows"])
 
 
+@pytest.mark.slow
 def test_a_png_per_series(report: BacktestReport, tmp_path: Path) -> None:
     paths = write_plots(report, tmp_path)
     assert paths == [plot_path(tmp_path, f) for f in report.series]

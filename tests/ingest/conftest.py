@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
-from forewarn.db.engine import make_engine
-from tests.conftest import TABLES, service_url
+from tests.support import empty_tables, service_url
 
 
 @pytest.fixture
 def pg_url(postgres_url: str) -> str:
     """The session's PostgreSQL database, emptied for this test."""
-    engine = make_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {TABLES} CASCADE"))
-    engine.dispose()
+    empty_tables(postgres_url)
     return postgres_url
 
 

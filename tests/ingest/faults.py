@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, free_port, service_url, wait_until
+from tests.support import REQUIRE_SERVICES, free_port, service_url, wait_until
 
 
 class Broker:

@@ -1,4 +1,4 @@
-"""Helpers of the ingest tests: settings, devices, a counting publisher, polling."""
+"""Helpers of the ingest tests: settings, topics, stored rows, a counting publisher."""
 
 from __future__ import annotations
 
@@ -17,14 +17,12 @@ from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import select
 
-from forewarn.db.models import DeadLetter, Device, Telemetry
+from forewarn.db.models import DeadLetter, Telemetry
 from forewarn.ingest.service import IngestService
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.settings import Settings
-from tests.conftest import make_settings, wait_until
-
-# 2024-10-27T03:33:20Z, as in the API tests: message i of a stream is at T0 + i ms.
-T0 = 1_730_000_000_000
+from tests.factories import T0, make_settings
+from tests.support import wait_until
 
 
 def ingest_settings(tmp_path: Path, database_url: str, mqtt_url: str, **overrides: Any) -> Settings:
@@ -38,15 +36,6 @@ def ingest_settings(tmp_path: Path, database_url: str, mqtt_url: str, **override
         **overrides,
     }
     return make_settings(tmp_path, database_url, **values)
-
-
-def add_device(runtime: Runtime, name: str = "Pump") -> uuid.UUID:
-    """Register a device straight in the database."""
-    with runtime.sessions() as session:
-        device = Device(name=name, type="pump")
-        session.add(device)
-        session.commit()
-        return device.id
 
 
 def topic_of(settings: Settings, device_id: uuid.UUID | str) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from forewarn.errors import StorageUnavailableError
 from forewarn.ingest.batcher import Batcher, BatchLimits
-from tests.conftest import wait_until
+from tests.support import wait_until
 
 
 class Clock:
@@ -116,6 +118,7 @@ def test_written_batches_are_done_in_order_after_retries() -> None:
     assert store.done == [([1, 2, 3], 6), ([4], 4)]
 
 
+@pytest.mark.slow
 def test_any_write_error_is_retried_without_killing_the_writer() -> None:
     clock, store = Clock(), Store(failures=2, error=RuntimeError("bug"))
     batcher = make(store, clock)
@@ -128,6 +131,7 @@ def test_any_write_error_is_retried_without_killing_the_writer() -> None:
     batcher.stop()
 
 
+@pytest.mark.slow
 def test_stop_writes_what_is_queued() -> None:
     clock, store = Clock(), Store()
     batcher = make(store, clock, max_weight=1000)
@@ -138,6 +142,7 @@ def test_stop_writes_what_is_queued() -> None:
     assert [item for batch, _ in store.done for item in batch] == list(range(1, 8))
 
 
+@pytest.mark.slow
 def test_stop_gives_up_on_a_batch_the_database_never_takes() -> None:
     clock, store = Clock(), Store(failures=10**9)
     batcher = make(store, clock)

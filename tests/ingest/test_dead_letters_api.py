@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 
 from forewarn.runtime import Runtime
 from forewarn.telemetry.dead_letters import DeadLetterRecord, insert_dead_letters
-from tests.api.helpers import API, Headers, locs, messages
+from tests.api.helpers import API, locs, messages
+from tests.factories import Headers
 
 URL = f"{API}/ingest/dead-letters"
 T = 1_764_000_000_000  # received times of the seeded letters: T, T + 1 s, ...

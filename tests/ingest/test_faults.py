@@ -11,20 +11,16 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from forewarn.runtime import build_runtime
-from tests.conftest import make_settings, wait_until
+from tests.factories import T0, make_device, make_settings
 from tests.ingest.faults import TcpProxy, own_broker
-from tests.ingest.helpers import (
-    T0,
-    Publisher,
-    add_device,
-    ingest_settings,
-    running_service,
-    telemetry,
-    topic_of,
-)
+from tests.ingest.helpers import Publisher, ingest_settings, running_service, telemetry, topic_of
+from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 OUTAGE_S = 10.0
 
@@ -41,7 +37,7 @@ def test_a_broker_restart_mid_stream_loses_and_doubles_nothing(tmp_path: Path, p
     settings = ingest_settings(tmp_path, pg_url, broker.url)
     try:
         with running_service(settings) as (runtime, service):
-            pump = add_device(runtime)
+            pump = make_device(runtime)
             streaming = threading.Thread(
                 target=publisher.publish_stream, args=(topic_of(settings, pump), 0, sent, 1000)
             )
@@ -78,7 +74,7 @@ def test_readings_wait_out_a_database_outage_and_land_afterwards(
     publisher = Publisher(mqtt_url)
     try:
         with running_service(settings) as (_, service):
-            pump = add_device(direct)
+            pump = make_device(direct)
             topic = topic_of(settings, pump)
             publisher.publish_stream(topic, 0, 500)  # 500 before the outage
             wait_until(lambda: len(telemetry(direct, pump)) == 500, 30, "500 readings stored")

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from forewarn.ingest.mqtt import BrokerConfig, subscription
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 
 def test_the_url_gives_host_port_tls_and_credentials(tmp_path: Path) -> None:

@@ -8,18 +8,19 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from forewarn.runtime import Runtime
-from tests.conftest import wait_until
+from tests.factories import T0, make_device
 from tests.ingest.helpers import (
-    T0,
     Publisher,
-    add_device,
     dead_letters,
     ingest_settings,
     running_service,
     telemetry,
     topic_of,
 )
+from tests.support import wait_until
 
 
 def metric(runtime: Runtime, name: str, **labels: str) -> float:
@@ -33,7 +34,7 @@ def test_every_shape_is_stored_and_every_bad_message_is_a_dead_letter(
     settings = ingest_settings(tmp_path, pg_url, mqtt_url, ingest_max_payload_bytes=1024)
     publisher = Publisher(mqtt_url)
     with running_service(settings) as (runtime, service):
-        pump = add_device(runtime)
+        pump = make_device(runtime)
         topic = topic_of(settings, pump)
         bad = [
             (topic, b'{"temperature": NaN}', "bad_value"),
@@ -83,6 +84,7 @@ def test_every_shape_is_stored_and_every_bad_message_is_a_dead_letter(
     assert service.stats.readings == 6 and service.stats.dead_letters == len(bad)
 
 
+@pytest.mark.slow
 def test_two_consumers_in_a_shared_group_write_each_message_once(
     tmp_path: Path, pg_url: str, mqtt_url: str
 ) -> None:
@@ -100,7 +102,7 @@ def test_two_consumers_in_a_shared_group_write_each_message_once(
     per_device, devices = 150, 4
     sent = per_device * devices  # 600 messages, one reading each
     with running_service(first) as (runtime, a), running_service(second) as (_, b):
-        pumps = [add_device(runtime, f"Pump {n}") for n in range(devices)]
+        pumps = [make_device(runtime, f"Pump {n}") for n in range(devices)]
         for pump in pumps:
             publisher.publish_stream(topic_of(first, pump), 0, per_device)
         publisher.wait_acked(sent)

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -18,16 +19,12 @@ from paho.mqtt.properties import Properties
 
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.settings import Settings
-from tests.conftest import free_port, make_settings, wait_until
+from tests.factories import T0, make_device, make_settings
 from tests.ingest.faults import own_broker
-from tests.ingest.helpers import (
-    T0,
-    Publisher,
-    add_device,
-    ingest_settings,
-    telemetry,
-    topic_of,
-)
+from tests.ingest.helpers import Publisher, ingest_settings, telemetry, topic_of
+from tests.support import free_port, wait_until
+
+pytestmark = pytest.mark.slow
 
 FOREWARN = Path(sys.executable).with_name("forewarn")
 
@@ -100,7 +97,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path, pg_url
     publisher = Publisher(broker.url, persistent=True)
     sent = 3000  # over about 3 s; the consumer is killed once 500 are stored
     try:
-        pump = add_device(direct)
+        pump = make_device(direct)
         first = start(["ingest"], env, log)
         streaming = threading.Thread(
             target=publisher.publish_stream, args=(topic_of(settings, pump), 0, sent, 1000)
@@ -139,7 +136,7 @@ def test_serve_ingests_mqtt_when_a_broker_is_configured(tmp_path: Path, mqtt_url
     runtime = build_runtime(settings, migrate=False)  # the server migrated the SQLite file
     publisher = Publisher(mqtt_url)
     try:
-        pump = add_device(runtime)
+        pump = make_device(runtime)
         publisher.publish(topic_of(settings, pump), b'{"ts": 1730000000000, "values": {"t": 4.5}}')
         wait_until(lambda: telemetry(runtime, pump) == [("t", T0, 4.5)], 30, "the reading")
         wait_until(lambda: answers(f"http://127.0.0.1:{port}/api/v1/health"), 30, "the API")

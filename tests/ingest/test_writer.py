@@ -12,16 +12,17 @@ from forewarn.ingest.mqtt import AckToken
 from forewarn.ingest.payloads import PayloadRules, parse_message
 from forewarn.ingest.writer import BatchWriter, Delivery
 from forewarn.runtime import Runtime, build_runtime
-from tests.api.helpers import (
+from tests.api.helpers import anomalies, artifact_files
+from tests.factories import (
     FOREST,
     T0,
     Headers,
-    anomalies,
-    artifact_files,
-    create_device,
-    trained_series,
+    make_device,
+    normal_readings,
+    register_device,
+    trained_model,
 )
-from tests.ingest.helpers import add_device, dead_letters, telemetry
+from tests.ingest.helpers import dead_letters, telemetry
 
 RULES = PayloadRules(topic_root="forewarn/v1", max_bytes=1024)
 RECEIVED = T0 + 3_600_000
@@ -36,7 +37,7 @@ def delivery(device_id: uuid.UUID | str, payload: bytes, mid: int = 1) -> Delive
 
 
 def test_a_mixed_batch_stores_readings_and_dead_letters_together(runtime: Runtime) -> None:
-    pump = add_device(runtime)
+    pump = make_device(runtime)
     stranger = uuid.uuid4()
     batch = [
         delivery(pump, b'{"ts": 1730000000000, "values": {"temperature": 25.5, "rpm": 1450}}'),
@@ -67,7 +68,7 @@ def test_a_mixed_batch_stores_readings_and_dead_letters_together(runtime: Runtim
 
 
 def test_redelivered_messages_end_up_once(runtime: Runtime) -> None:
-    pump = add_device(runtime)
+    pump = make_device(runtime)
     first = delivery(pump, b'{"ts": 1730000000000, "values": {"t": 1.0}}', mid=1)
     again = delivery(pump, b'{"ts": 1730000000000, "values": {"t": 1.0}}', mid=7)
     writer = BatchWriter(runtime.sessions, runtime.pipeline)
@@ -77,7 +78,7 @@ def test_redelivered_messages_end_up_once(runtime: Runtime) -> None:
 
 
 def test_a_device_deleted_while_cached_does_not_stall_the_batch(runtime: Runtime) -> None:
-    pump, fan = add_device(runtime, "Pump"), add_device(runtime, "Fan")
+    pump, fan = make_device(runtime, "Pump"), make_device(runtime, "Fan")
     writer = BatchWriter(runtime.sessions, runtime.pipeline)
     writer.write([delivery(pump, b'{"t": 1.0}'), delivery(fan, b'{"t": 1.0}')])  # both cached
     with runtime.sessions() as session:
@@ -96,8 +97,10 @@ def test_a_device_deleted_while_cached_does_not_stall_the_batch(runtime: Runtime
 def test_readings_are_scored_and_anomalies_stored_in_the_batch(
     runtime: Runtime, client: TestClient, admin: Headers
 ) -> None:
-    pump = create_device(client, admin)
-    model = trained_series(client, admin, pump, **FOREST)  # readings around 25, until T0
+    pump = register_device(client, admin)
+    model = trained_model(
+        client, admin, pump, normal_readings(200), **FOREST
+    )  # readings around 25, until T0
     normal = f'{{"ts": {T0 + HOUR}, "values": {{"temperature": 25.1}}}}'.encode()
     hot = f'{{"ts": {T0 + 2 * HOUR}, "values": {{"temperature": 45.0}}}}'.encode()
 
@@ -113,11 +116,11 @@ def test_readings_are_scored_and_anomalies_stored_in_the_batch(
 def test_a_message_the_database_refuses_becomes_a_store_failed_dead_letter(
     runtime: Runtime, client: TestClient, admin: Headers
 ) -> None:
-    broken = create_device(client, admin, name="Broken")
-    trained_series(client, admin, broken, **FOREST)
+    broken = register_device(client, admin, name="Broken")
+    trained_model(client, admin, broken, normal_readings(200), **FOREST)
     (artifact,) = artifact_files(runtime, broken)
     artifact.write_bytes(artifact.read_bytes()[:-8] + b"tampered")  # its HMAC no longer holds
-    fine = add_device(runtime, "Fine")
+    fine = make_device(runtime, "Fine")
     reading = f'{{"ts": {T0 + HOUR}, "values": {{"temperature": 25.1}}}}'.encode()
     fresh = build_runtime(runtime.settings, migrate=False)  # loads artifacts anew
     try:

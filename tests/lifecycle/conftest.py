@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from forewarn.settings import Settings
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,8 +12,15 @@ from forewarn.db.types import utcnow
 from forewarn.detection.likelihood import D_HALF
 from forewarn.lifecycle.retrain import retrain_series
 from forewarn.runtime import Runtime
-from tests.api.helpers import Headers
-from tests.lifecycle.helpers import DAY_ROWS, new_device, normal, store, train
+from tests.factories import (
+    DAY_ROWS,
+    T0,
+    Headers,
+    make_device,
+    normal_readings,
+    store_readings,
+    trained_model,
+)
 
 
 def _false_positive(runtime: Runtime, model_id: uuid.UUID, score: float, ts: int) -> None:
@@ -38,10 +45,10 @@ def _false_positive(runtime: Runtime, model_id: uuid.UUID, score: float, ts: int
 def test_the_ensemble_is_refitted_with_the_suggested_decades(
     runtime: Runtime, client: TestClient, operator: Headers, auto_tune: bool
 ) -> None:
-    device = new_device(runtime)
-    week = normal(5 * DAY_ROWS)
-    store(runtime, device, week)
-    champion = train(client, operator, device, algorithm="ensemble", n_estimators=None)
+    device = make_device(runtime)
+    week = normal_readings(5 * DAY_ROWS, start=T0)
+    store_readings(runtime, device, week)
+    champion = trained_model(client, operator, device, algorithm="ensemble", n_estimators=None)
     model_id = uuid.UUID(champion["id"])
     _false_positive(runtime, model_id, 0.6, int(week.ts[-10]))
     assert runtime.settings.auto_tune_thresholds is auto_tune

@@ -10,30 +10,31 @@ from sqlalchemy import func, select
 
 from forewarn.db.models import AnomalyFeedback, ModelMetrics
 from forewarn.runtime import Runtime
-from tests.api.helpers import Headers, locs
-from tests.lifecycle.helpers import (
+from tests.api.helpers import locs
+from tests.factories import (
     DAY_ROWS,
-    FEEDBACK,
+    FOREST,
     JSON,
-    anomalies,
-    ingest,
-    label,
-    new_device,
-    normal,
-    store,
-    train,
+    T0,
+    Headers,
+    make_device,
+    normal_readings,
+    send_readings,
+    store_readings,
+    trained_model,
 )
+from tests.lifecycle.helpers import FEEDBACK, anomalies, label
 
 
 @pytest.fixture
 def anomaly(runtime: Runtime, client: TestClient, operator: Headers) -> JSON:
     """One stored anomaly: a spike scored by a model trained on normal readings."""
-    device = new_device(runtime)
-    history = normal(3 * DAY_ROWS)
-    store(runtime, device, history)
-    train(client, operator, device)
-    spike = normal(1, start=history.end, mean=45.0)
-    assert ingest(client, operator, device, spike) == 1
+    device = make_device(runtime)
+    history = normal_readings(3 * DAY_ROWS, start=T0)
+    store_readings(runtime, device, history)
+    trained_model(client, operator, device, **FOREST)
+    spike = normal_readings(1, start=history.end, mean=45.0)
+    assert send_readings(client, operator, device, spike) == 1
     (found,) = anomalies(client, operator, device_id=str(device))
     return found
 
@@ -65,6 +66,7 @@ def test_operator_labels_an_anomaly(
         assert counts is not None and (counts.true_positives, counts.false_positives) == (0, 1)
 
 
+@pytest.mark.slow
 def test_posting_again_replaces_the_label(
     runtime: Runtime, client: TestClient, operator: Headers, anomaly: JSON
 ) -> None:
@@ -80,6 +82,7 @@ def test_posting_again_replaces_the_label(
         assert counts is not None and (counts.true_positives, counts.false_positives) == (1, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -12,16 +12,26 @@ from forewarn.db.models import MLModel
 from forewarn.lifecycle.due import due_models
 from forewarn.runtime import Runtime
 from forewarn.runtime.retrain_job import JOB_NAME, register_retraining_job, retraining_job
-from tests.api.helpers import MODELS, Headers, locs
-from tests.lifecycle.helpers import DAY_ROWS, JSON, new_device, normal, store, train
+from tests.api.helpers import MODELS, locs
+from tests.factories import (
+    DAY_ROWS,
+    FOREST,
+    JSON,
+    T0,
+    Headers,
+    make_device,
+    normal_readings,
+    store_readings,
+    trained_model,
+)
 
 WEEKLY = "0 3 * * 0"
 
 
 def _model(runtime: Runtime, client: TestClient, headers: Headers) -> tuple[MLModel, JSON]:
-    device = new_device(runtime)
-    store(runtime, device, normal(3 * DAY_ROWS))
-    model = train(client, headers, device)
+    device = make_device(runtime)
+    store_readings(runtime, device, normal_readings(3 * DAY_ROWS, start=T0))
+    model = trained_model(client, headers, device, **FOREST)
     with runtime.sessions() as session:
         row = session.get(MLModel, uuid.UUID(model["id"]))
         assert row is not None

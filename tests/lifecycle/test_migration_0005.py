@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from forewarn.db.engine import make_engine
 from forewarn.db.migrate import upgrade
+
+pytestmark = pytest.mark.slow
 
 
 def test_existing_models_get_a_status_from_is_active(tmp_path: Path) -> None:

@@ -12,8 +12,18 @@ from sqlalchemy import func, select
 
 from forewarn.db.models import MLModel
 from forewarn.runtime import Runtime
-from tests.api.helpers import Headers, predict
-from tests.lifecycle.helpers import DAY_ROWS, ingest, new_device, normal, store, train
+from tests.api.helpers import predict
+from tests.factories import (
+    DAY_ROWS,
+    FOREST,
+    T0,
+    Headers,
+    make_device,
+    normal_readings,
+    send_readings,
+    store_readings,
+    trained_model,
+)
 
 TOKEN = secrets.token_urlsafe(32)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -35,6 +45,7 @@ def _get(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.lifecycle_settings(metrics_token=TOKEN)
 def test_scraping_needs_the_metrics_token_or_a_user_token(
     client: TestClient, viewer: Headers
@@ -55,14 +66,14 @@ def test_without_a_metrics_token_only_users_may_scrape(client: TestClient, viewe
 def test_counters_follow_ingest_and_predictions(
     runtime: Runtime, client: TestClient, operator: Headers, viewer: Headers
 ) -> None:
-    device = new_device(runtime)
-    history = normal(2 * DAY_ROWS)
-    store(runtime, device, history)
-    train(client, operator, device)
+    device = make_device(runtime)
+    history = normal_readings(2 * DAY_ROWS, start=T0)
+    store_readings(runtime, device, history)
+    trained_model(client, operator, device, **FOREST)
     before = scrape(client, viewer)
-    batch = normal(40, start=history.end, seed=1)
+    batch = normal_readings(40, start=history.end, seed=1)
     batch.values[[5, 25]] = 45.0
-    found = ingest(client, operator, device, batch)
+    found = send_readings(client, operator, device, batch)
     response = predict(client, operator, str(device), 45.0, timestamp=batch.end)
     assert response.status_code == 200
     after = scrape(client, viewer)

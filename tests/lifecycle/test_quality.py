@@ -11,20 +11,22 @@ from fastapi.testclient import TestClient
 from forewarn.detection.likelihood import decades_score
 from forewarn.lifecycle.quality import knob, suggest_threshold
 from forewarn.runtime import Runtime
-from tests.api.helpers import DAY_MS, MODELS, Headers, predict, to_ms
-from tests.lifecycle.helpers import (
+from tests.api.helpers import MODELS, predict, to_ms
+from tests.factories import (
+    DAY_MS,
     DAY_ROWS,
+    FOREST,
     JSON,
+    T0,
+    Headers,
     Readings,
-    anomalies,
-    ingest,
-    label,
-    model_metrics,
-    new_device,
-    normal,
-    store,
-    train,
+    make_device,
+    normal_readings,
+    send_readings,
+    store_readings,
+    trained_model,
 )
+from tests.lifecycle.helpers import anomalies, label, model_metrics
 
 
 def _with_spikes(r: Readings, at: list[int], value: float) -> Readings:
@@ -36,15 +38,15 @@ def _with_spikes(r: Readings, at: list[int], value: float) -> Readings:
 @pytest.fixture
 def scored(runtime: Runtime, client: TestClient, operator: Headers) -> tuple[JSON, list[Readings]]:
     """A model that scored two ingested batches with spikes; returns it and the batches."""
-    device = new_device(runtime)
-    history = normal(3 * DAY_ROWS)
-    store(runtime, device, history)
-    model = train(client, operator, device)
-    first = _with_spikes(normal(50, start=history.end, seed=1), [10, 30], 45.0)
-    second = _with_spikes(normal(70, start=first.end, seed=2), [20, 40, 60], 44.0)
+    device = make_device(runtime)
+    history = normal_readings(3 * DAY_ROWS, start=T0)
+    store_readings(runtime, device, history)
+    model = trained_model(client, operator, device, **FOREST)
+    first = _with_spikes(normal_readings(50, start=history.end, seed=1), [10, 30], 45.0)
+    second = _with_spikes(normal_readings(70, start=first.end, seed=2), [20, 40, 60], 44.0)
     second = _with_spikes(second, [50], 26.4)  # a mild excursion: a lower score than a spike
     for batch in (first, second):
-        ingest(client, operator, device, batch)
+        send_readings(client, operator, device, batch)
     return model, [first, second]
 
 
@@ -73,6 +75,7 @@ def test_metrics_follow_the_scored_readings_and_the_feedback(
     assert figures["next_retrain_at"] is not None
 
 
+@pytest.mark.slow
 def test_latency_figures_are_the_recorded_durations(
     runtime: Runtime, client: TestClient, viewer: Headers, scored: tuple[JSON, list[Readings]]
 ) -> None:
@@ -149,6 +152,7 @@ def test_false_positives_suggest_a_higher_threshold(
     assert model_metrics(client, operator, model["id"])["threshold"] == model["threshold"]
 
 
+@pytest.mark.slow
 @pytest.mark.lifecycle_settings(auto_tune_thresholds=True)
 def test_auto_tuning_raises_the_threshold_so_the_false_alarm_stays_quiet(
     client: TestClient, operator: Headers, scored: tuple[JSON, list[Readings]]

@@ -15,20 +15,21 @@ from forewarn.lifecycle.retrain import plan_retraining, retrain_series
 from forewarn.lifecycle.training import fit_model
 from forewarn.runtime import Runtime
 from forewarn.scoring.registry import ActiveModel
-from tests.api.helpers import Headers, predict, to_ms
-from tests.lifecycle.helpers import (
+from tests.api.helpers import predict, to_ms
+from tests.factories import (
     DAY_ROWS,
+    FOREST,
     JSON,
+    T0,
+    Headers,
     Readings,
-    anomalies,
-    ingest,
-    label,
-    model_metrics,
-    new_device,
-    normal,
-    store,
-    train,
+    make_device,
+    normal_readings,
+    send_readings,
+    store_readings,
+    trained_model,
 )
+from tests.lifecycle.helpers import anomalies, label, model_metrics
 
 
 def _models(runtime: Runtime, device: uuid.UUID) -> list[MLModel]:
@@ -41,18 +42,20 @@ def _champion(
     runtime: Runtime, client: TestClient, headers: Headers
 ) -> tuple[uuid.UUID, JSON, Readings]:
     """A device with a week of normal readings and a model trained on them."""
-    device = new_device(runtime)
-    week = normal(7 * DAY_ROWS)
-    store(runtime, device, week)
-    return device, train(client, headers, device), week
+    device = make_device(runtime)
+    week = normal_readings(7 * DAY_ROWS, start=T0)
+    store_readings(runtime, device, week)
+    return device, trained_model(client, headers, device, **FOREST), week
 
 
 def test_a_better_challenger_is_promoted(
     runtime: Runtime, client: TestClient, operator: Headers
 ) -> None:
     device, champion, week = _champion(runtime, client, operator)
-    shifted = normal(2 * DAY_ROWS, start=week.end, mean=30.0, seed=1)  # the new normal level
-    store(runtime, device, shifted)
+    shifted = normal_readings(
+        2 * DAY_ROWS, start=week.end, mean=30.0, seed=1
+    )  # the new normal level
+    store_readings(runtime, device, shifted)
     outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]))
     assert outcome.promoted and outcome.reason is None
     assert outcome.evaluation is not None
@@ -82,11 +85,11 @@ def _unreported_fault_then_incident(
     """A day at 40 nobody reported (so a retrained model learns it as normal), then a day in
     which the champion found an incident at 40 that an operator confirmed."""
     device, champion, week = _champion(runtime, client, operator)
-    fault = normal(DAY_ROWS, start=week.end, mean=40.0, seed=1)
-    store(runtime, device, fault)
-    day = normal(DAY_ROWS, start=fault.end, seed=2)
+    fault = normal_readings(DAY_ROWS, start=week.end, mean=40.0, seed=1)
+    store_readings(runtime, device, fault)
+    day = normal_readings(DAY_ROWS, start=fault.end, seed=2)
     day.values[100:103] = 40.0
-    ingest(client, operator, device, day)
+    send_readings(client, operator, device, day)
     incident = [a for a in anomalies(client, operator, device_id=str(device)) if a["value"] == 40.0]
     assert len(incident) == 3  # the champion reported each reading at 40
     label(client, operator, incident[1]["id"], "true_positive")
@@ -124,10 +127,12 @@ def test_readings_of_confirmed_incidents_are_left_out_of_training(
     runtime: Runtime, client: TestClient, operator: Headers
 ) -> None:
     device, champion, week = _champion(runtime, client, operator)
-    day = normal(DAY_ROWS, start=week.end, seed=1)
+    day = normal_readings(DAY_ROWS, start=week.end, seed=1)
     day.values[50:56] = 40.0  # an hour-long fault, found by the champion
-    ingest(client, operator, device, day)
-    store(runtime, device, normal(DAY_ROWS, start=day.end, seed=2))  # the held-out day
+    send_readings(client, operator, device, day)
+    store_readings(
+        runtime, device, normal_readings(DAY_ROWS, start=day.end, seed=2)
+    )  # the held-out day
     fault_ts = {int(t) for t in day.ts[50:56]}
 
     def training_ts() -> set[int]:
@@ -171,19 +176,24 @@ def test_too_few_held_out_readings_reject_the_candidate(
 
 def test_a_dry_run_stores_nothing(runtime: Runtime, client: TestClient, operator: Headers) -> None:
     device, champion, week = _champion(runtime, client, operator)
-    store(runtime, device, normal(2 * DAY_ROWS, start=week.end, mean=30.0, seed=1))
+    store_readings(
+        runtime, device, normal_readings(2 * DAY_ROWS, start=week.end, mean=30.0, seed=1)
+    )
     outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]), dry_run=True)
     assert outcome.promoted and outcome.candidate_id is None and outcome.evaluation is not None
     (only,) = _models(runtime, device)
     assert (only.is_active, only.retrained_at) == (True, None)
 
 
+@pytest.mark.slow
 def test_a_series_that_cannot_be_retrained_reports_why(
     runtime: Runtime, client: TestClient, operator: Headers
 ) -> None:
-    device = new_device(runtime)
-    store(runtime, device, normal(12))  # enough to train, all inside the held-out day
-    champion = train(client, operator, device)
+    device = make_device(runtime)
+    store_readings(
+        runtime, device, normal_readings(12, start=T0)
+    )  # enough to train, all inside the held-out day
+    champion = trained_model(client, operator, device, **FOREST)
     outcome = retrain_series(runtime.retrainer, uuid.UUID(champion["id"]))
     assert not outcome.promoted and outcome.candidate_id is None
     assert outcome.reason is not None and outcome.reason.startswith("failed: found 0 readings")

@@ -16,7 +16,7 @@ from forewarn.db.models import MLModel
 from forewarn.lifecycle.training import TrainSpec, train_model
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.settings import Settings
-from tests.lifecycle.helpers import DAY_ROWS, new_device, normal, store
+from tests.factories import DAY_ROWS, T0, make_device, normal_readings, store_readings
 
 
 @pytest.fixture
@@ -38,13 +38,15 @@ def run(*args: str) -> Result:
 
 def _shifted_series(runtime: Runtime) -> uuid.UUID:
     """A model trained on a week at 25, then two days at a new level of 30."""
-    device = new_device(runtime)
-    week = normal(7 * DAY_ROWS)
-    store(runtime, device, week)
+    device = make_device(runtime)
+    week = normal_readings(7 * DAY_ROWS, start=T0)
+    store_readings(runtime, device, week)
     spec = TrainSpec(device, "temperature", algorithm="isolation_forest", n_estimators=25)
     with runtime.sessions() as session:
         train_model(session, runtime.registry, runtime.artifact_key, spec)
-    store(runtime, device, normal(2 * DAY_ROWS, start=week.end, mean=30.0, seed=1))
+    store_readings(
+        runtime, device, normal_readings(2 * DAY_ROWS, start=week.end, mean=30.0, seed=1)
+    )
     return device
 
 

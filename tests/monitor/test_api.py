@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.db.types import utcnow
 from forewarn.monitor.lock import scan_lock
 from forewarn.runtime import Runtime
-from tests.monitor.conftest import NOW, add_device, add_model, make_monitor, set_used
+from tests.factories import NOW, make_device, model_row
 from tests.monitor.fakes import FakeClock
+from tests.monitor.helpers import make_monitor, set_used
 
 HEALTH = "/api/v1/ml/health"
 Headers = dict[str, str]
@@ -33,9 +35,9 @@ def test_an_operator_scans_and_a_viewer_reads_the_findings(
     client: TestClient, runtime: Runtime, operator: Headers, viewer: Headers
 ) -> None:
     now = utcnow()  # the endpoint scans as of the wall clock
-    device = add_device(runtime)
-    dead = add_model(runtime, device, "a", trained=now - timedelta(days=10))  # stale, inactive
-    add_model(runtime, device, "b", trained=now - timedelta(hours=1), used=now)  # healthy
+    device = make_device(runtime)
+    dead = model_row(runtime, device, "a", trained=now - timedelta(days=10))  # stale, inactive
+    model_row(runtime, device, "b", trained=now - timedelta(hours=1), used=now)  # healthy
 
     refused = client.post(f"{HEALTH}/scan", headers=viewer)
     assert refused.status_code == 403
@@ -58,10 +60,11 @@ def test_an_operator_scans_and_a_viewer_reads_the_findings(
     assert read["scan"] == report["scan"]
 
 
+@pytest.mark.slow
 def test_resolved_findings_are_listed_on_request(
     client: TestClient, runtime: Runtime, viewer: Headers, clock: FakeClock
 ) -> None:
-    model = add_model(runtime, add_device(runtime), trained=NOW - timedelta(hours=48))
+    model = model_row(runtime, make_device(runtime), trained=NOW - timedelta(hours=48))
     monitor = make_monitor(runtime, clock)
     monitor.scan(NOW)
     set_used(runtime, model, NOW)

@@ -9,8 +9,9 @@ import pytest
 from forewarn.monitor.checks import CHECKS, fingerprint
 from forewarn.runtime import Runtime
 from forewarn.settings import Settings
-from tests.monitor.conftest import NOW, add_device, add_model, findings, make_monitor
+from tests.factories import NOW, make_device, model_row
 from tests.monitor.fakes import FakeClock
+from tests.monitor.helpers import findings, make_monitor
 
 
 def open_subjects(runtime: Runtime, check: str) -> set[str]:
@@ -31,11 +32,11 @@ def test_the_table_has_the_four_checks_with_their_labels() -> None:
 def test_stale_means_an_active_model_trained_longer_ago_than_the_setting(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     day = timedelta(days=1)
-    old = add_model(runtime, device, "vibration", trained=NOW - 8 * day, used=NOW)
-    fresh = add_model(runtime, device, "temperature", trained=NOW - 6 * day, used=NOW)
-    add_model(runtime, device, "vibration", version=0, active=False, trained=NOW - 30 * day)
+    old = model_row(runtime, device, "vibration", trained=NOW - 8 * day, used=NOW)
+    fresh = model_row(runtime, device, "temperature", trained=NOW - 6 * day, used=NOW)
+    model_row(runtime, device, "vibration", version=0, active=False, trained=NOW - 30 * day)
 
     make_monitor(runtime, clock).scan(NOW)
     assert open_subjects(runtime, "stale") == {str(old)}
@@ -52,13 +53,13 @@ def test_stale_means_an_active_model_trained_longer_ago_than_the_setting(
 def test_inactive_counts_from_last_use_or_from_training_when_never_used(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     hour = timedelta(hours=1)
-    quiet = add_model(runtime, device, "a", trained=NOW - 100 * hour, used=NOW - 25 * hour)
-    busy = add_model(runtime, device, "b", trained=NOW - 100 * hour, used=NOW - 23 * hour)
-    never = add_model(runtime, device, "c", trained=NOW - 25 * hour)
-    add_model(runtime, device, "d", trained=NOW - 2 * hour)  # new, never used: not yet
-    add_model(runtime, device, "a", version=0, active=False, trained=NOW - 300 * hour)
+    quiet = model_row(runtime, device, "a", trained=NOW - 100 * hour, used=NOW - 25 * hour)
+    busy = model_row(runtime, device, "b", trained=NOW - 100 * hour, used=NOW - 23 * hour)
+    never = model_row(runtime, device, "c", trained=NOW - 25 * hour)
+    model_row(runtime, device, "d", trained=NOW - 2 * hour)  # new, never used: not yet
+    model_row(runtime, device, "a", version=0, active=False, trained=NOW - 300 * hour)
 
     make_monitor(runtime, clock).scan(NOW)
     assert open_subjects(runtime, "inactive") == {str(quiet), str(never)}
@@ -71,13 +72,13 @@ def test_inactive_counts_from_last_use_or_from_training_when_never_used(
 def test_cleanup_flags_series_with_more_inactive_versions_than_allowed(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    device = add_device(runtime, "Chiller 2")
+    device = make_device(runtime, "Chiller 2")
     for version in range(1, 7):  # six inactive versions
-        add_model(runtime, device, "flow", version=version, active=False, size=2 * 1024 * 1024)
-    add_model(runtime, device, "flow", version=7, used=NOW)
+        model_row(runtime, device, "flow", version=version, active=False, size=2 * 1024 * 1024)
+    model_row(runtime, device, "flow", version=7, used=NOW)
     for version in range(1, 6):  # five: at the limit, not over it
-        add_model(runtime, device, "pressure", version=version, active=False)
-    add_model(runtime, device, "pressure", version=6, used=NOW)
+        model_row(runtime, device, "pressure", version=version, active=False)
+    model_row(runtime, device, "pressure", version=6, used=NOW)
 
     make_monitor(runtime, clock).scan(NOW)
     assert open_subjects(runtime, "cleanup") == {f"{device}/flow"}
@@ -91,8 +92,8 @@ def test_cleanup_flags_series_with_more_inactive_versions_than_allowed(
 
 
 def test_storage_measures_the_model_directory_on_disk(runtime: Runtime, clock: FakeClock) -> None:
-    device = add_device(runtime)
-    add_model(runtime, device, used=NOW, size=300_000, write_artifact=True)
+    device = make_device(runtime)
+    model_row(runtime, device, used=NOW, size=300_000, write_artifact=True)
     (runtime.settings.resolved_model_dir / "stray.bin").write_bytes(b"\0" * 300_000)
 
     make_monitor(runtime, clock, monitor_storage_mb=1).scan(NOW)

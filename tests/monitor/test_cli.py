@@ -14,7 +14,7 @@ from forewarn.cli.main import app
 from forewarn.db.types import utcnow
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.settings import Settings
-from tests.monitor.conftest import add_device, add_model
+from tests.factories import make_device, model_row
 
 
 @pytest.fixture
@@ -48,11 +48,12 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
 
 
+@pytest.mark.slow
 def test_scan_prints_a_table_of_findings(cli_runtime: Runtime) -> None:
     now = utcnow()
-    device = add_device(cli_runtime, "Boiler 3")
-    add_model(cli_runtime, device, "steam", trained=now - timedelta(days=9), used=now)
-    add_model(cli_runtime, device, "water", trained=now - timedelta(hours=2), used=now)
+    device = make_device(cli_runtime, "Boiler 3")
+    model_row(cli_runtime, device, "steam", trained=now - timedelta(days=9), used=now)
+    model_row(cli_runtime, device, "water", trained=now - timedelta(hours=2), used=now)
 
     result = run("monitor", "scan")
     assert result.exit_code == 0, result.output
@@ -66,10 +67,10 @@ def test_scan_prints_a_table_of_findings(cli_runtime: Runtime) -> None:
 
 
 def test_prune_lists_then_deletes_old_versions(cli_runtime: Runtime) -> None:
-    device = add_device(cli_runtime)
+    device = make_device(cli_runtime)
     for version in range(1, 5):
-        add_model(cli_runtime, device, version=version, active=False, write_artifact=True)
-    add_model(cli_runtime, device, version=5)
+        model_row(cli_runtime, device, version=version, active=False, write_artifact=True)
+    model_row(cli_runtime, device, version=5)
 
     dry = run("monitor", "prune", "--keep", "1", "--dry-run")
     assert dry.exit_code == 0, dry.output

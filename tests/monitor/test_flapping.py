@@ -7,20 +7,16 @@ import random
 import uuid
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from forewarn.db.models import MLModel
 from forewarn.runtime import Runtime
-from tests.monitor.conftest import (
-    NOW,
-    add_device,
-    add_model,
-    escalation,
-    findings,
-    github_settings,
-    make_monitor,
-)
+from tests.factories import NOW, make_device, model_row
 from tests.monitor.fakes import FakeClock, FakeGitHub
+from tests.monitor.helpers import escalation, findings, github_settings, make_monitor
+
+pytestmark = pytest.mark.slow
 
 SCANS = 100
 MODELS = 6
@@ -49,9 +45,9 @@ def test_flapping_findings_never_duplicate_an_issue(
     runtime: Runtime, clock: FakeClock, github: FakeGitHub
 ) -> None:
     rng = random.Random(20261126)
-    device = add_device(runtime)
+    device = make_device(runtime)
     models = [
-        add_model(runtime, device, f"m{i}", trained=NOW - timedelta(hours=48))
+        model_row(runtime, device, f"m{i}", trained=NOW - timedelta(hours=48))
         for i in range(MODELS)
     ]
     monitor = make_monitor(

@@ -6,16 +6,16 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import delete
 
 from forewarn.db.models import HealthFinding
 from forewarn.monitor.scan import HealthMonitor
 from forewarn.runtime import Runtime
-from tests.monitor.conftest import (
-    NOW,
+from tests.factories import NOW, make_device, model_row
+from tests.monitor.fakes import FakeClock, FakeGitHub
+from tests.monitor.helpers import (
     REPO,
-    add_device,
-    add_model,
     escalation,
     failures,
     findings,
@@ -23,7 +23,6 @@ from tests.monitor.conftest import (
     make_monitor,
     set_used,
 )
-from tests.monitor.fakes import FakeClock, FakeGitHub
 
 HOUR = timedelta(hours=1)
 ISSUES = f"/repos/{REPO}/issues"
@@ -43,8 +42,8 @@ def creates(github: FakeGitHub) -> int:
 
 def dead_model(runtime: Runtime) -> uuid.UUID:
     """An active model that has not predicted for 30 hours: one 'inactive' finding."""
-    device = add_device(runtime)
-    return add_model(runtime, device, trained=NOW - 48 * HOUR, used=NOW - 30 * HOUR)
+    device = make_device(runtime)
+    return model_row(runtime, device, trained=NOW - 48 * HOUR, used=NOW - 30 * HOUR)
 
 
 def test_an_issue_is_filed_once_closed_when_cleared_and_reopened_on_recurrence(
@@ -90,6 +89,7 @@ def test_lost_local_state_adopts_the_open_issue_instead_of_filing_again(
     assert state is not None and (state.state, state.ref) == ("open", "1")
 
 
+@pytest.mark.slow
 def test_a_create_whose_answer_times_out_is_found_by_the_retry(
     runtime: Runtime, clock: FakeClock, github: FakeGitHub
 ) -> None:
@@ -126,9 +126,9 @@ def test_rate_limits_are_waited_out_as_their_headers_say(
 def test_a_long_rate_limit_pauses_the_channel_until_a_later_scan(
     runtime: Runtime, clock: FakeClock, github: FakeGitHub
 ) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     for metric in ("a", "b", "c"):
-        add_model(runtime, device, metric, trained=NOW - 48 * HOUR)
+        model_row(runtime, device, metric, trained=NOW - 48 * HOUR)
     github.fail("403-rate", method="GET")
     monitor = github_monitor(runtime, clock, github, escalation_max_wait_s=10)
     report = monitor.scan(NOW)

@@ -10,17 +10,18 @@ from sqlalchemy import func, select
 from forewarn.db.models import AnomalyDetection, MLModel
 from forewarn.monitor.prune import plan_prune, prune
 from forewarn.runtime import Runtime
-from tests.monitor.conftest import NOW, add_device, add_model, findings, make_monitor
+from tests.factories import NOW, make_device, model_row
 from tests.monitor.fakes import FakeClock
+from tests.monitor.helpers import findings, make_monitor
 
 
 def series(runtime: Runtime, device: uuid.UUID, metric: str, inactive: int) -> list[uuid.UUID]:
     """`inactive` old versions (with files) and an active newest one; ids oldest first."""
     ids = [
-        add_model(runtime, device, metric, version=v, active=False, write_artifact=True)
+        model_row(runtime, device, metric, version=v, active=False, write_artifact=True)
         for v in range(1, inactive + 1)
     ]
-    return [*ids, add_model(runtime, device, metric, version=inactive + 1, used=NOW)]
+    return [*ids, model_row(runtime, device, metric, version=inactive + 1, used=NOW)]
 
 
 def add_anomalies(runtime: Runtime, model_id: uuid.UUID, device: uuid.UUID, count: int) -> None:
@@ -51,7 +52,7 @@ def versions(runtime: Runtime, device: uuid.UUID, metric: str) -> list[int]:
 
 
 def test_prune_keeps_the_newest_inactive_versions_and_the_active_one(runtime: Runtime) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     flow = series(runtime, device, "flow", inactive=8)
     series(runtime, device, "pressure", inactive=2)
     add_anomalies(runtime, flow[0], device, 3)
@@ -70,7 +71,7 @@ def test_prune_keeps_the_newest_inactive_versions_and_the_active_one(runtime: Ru
 
 
 def test_a_dry_run_changes_nothing(runtime: Runtime) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     series(runtime, device, "flow", inactive=4)
     with runtime.sessions() as session:
         plan = prune(session, runtime.registry, keep=1, dry_run=True)
@@ -80,7 +81,7 @@ def test_a_dry_run_changes_nothing(runtime: Runtime) -> None:
 
 
 def test_keep_zero_removes_every_inactive_version_but_never_the_active(runtime: Runtime) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     series(runtime, device, "flow", inactive=3)
     with runtime.sessions() as session:
         prune(session, runtime.registry, keep=0)
@@ -89,7 +90,7 @@ def test_keep_zero_removes_every_inactive_version_but_never_the_active(runtime: 
 
 
 def test_the_cleanup_finding_resolves_after_a_prune(runtime: Runtime, clock: FakeClock) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     series(runtime, device, "flow", inactive=7)
     monitor = make_monitor(runtime, clock)
     monitor.scan(NOW)

@@ -14,15 +14,9 @@ from forewarn.monitor.lock import scan_lock
 from forewarn.runtime import Runtime
 from forewarn.runtime.health_job import JOB_NAME, first_soon_then_every, register_monitor_job
 from forewarn.scheduling.jobs import Job, Scheduler
-from tests.monitor.conftest import (
-    NOW,
-    add_device,
-    add_model,
-    findings,
-    make_monitor,
-    set_used,
-)
+from tests.factories import NOW, make_device, model_row
 from tests.monitor.fakes import FakeClock, FakeWebhook
+from tests.monitor.helpers import findings, make_monitor, set_used
 
 HOUR = timedelta(hours=1)
 
@@ -35,8 +29,8 @@ def gauge(runtime: Runtime, name: str, **labels: str) -> float | None:
 def test_a_finding_opens_resolves_and_reopens_under_one_fingerprint(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    device = add_device(runtime)
-    model = add_model(runtime, device, trained=NOW - 48 * HOUR, used=NOW - 30 * HOUR)
+    device = make_device(runtime)
+    model = model_row(runtime, device, trained=NOW - 48 * HOUR, used=NOW - 30 * HOUR)
     monitor = make_monitor(runtime, clock)
 
     first = monitor.scan(NOW)
@@ -70,11 +64,11 @@ def test_a_finding_opens_resolves_and_reopens_under_one_fingerprint(
 def test_metrics_count_open_findings_per_check_and_active_models(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    device = add_device(runtime)
-    add_model(runtime, device, "a", trained=NOW - 10 * 24 * HOUR, used=NOW)  # stale
-    add_model(runtime, device, "b", trained=NOW - 10 * 24 * HOUR)  # stale and inactive
-    add_model(runtime, device, "c", used=NOW)
-    add_model(runtime, device, "c", version=0, active=False)
+    device = make_device(runtime)
+    model_row(runtime, device, "a", trained=NOW - 10 * 24 * HOUR, used=NOW)  # stale
+    model_row(runtime, device, "b", trained=NOW - 10 * 24 * HOUR)  # stale and inactive
+    model_row(runtime, device, "c", used=NOW)
+    model_row(runtime, device, "c", version=0, active=False)
 
     report = make_monitor(runtime, clock).scan(NOW)
     assert report.open_by_check == {"stale": 2, "inactive": 1, "cleanup": 0, "storage": 0}
@@ -90,8 +84,8 @@ def test_metrics_count_open_findings_per_check_and_active_models(
 def test_usage_waiting_in_memory_is_flushed_before_the_checks(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    device = add_device(runtime)
-    model = add_model(runtime, device, trained=NOW - 48 * HOUR)
+    device = make_device(runtime)
+    model = model_row(runtime, device, trained=NOW - 48 * HOUR)
     monitor = make_monitor(runtime, clock)
     monitor.scan(NOW)
     assert findings(runtime)[str(model)].status == "open"
@@ -104,8 +98,8 @@ def test_usage_waiting_in_memory_is_flushed_before_the_checks(
 def test_a_restarted_monitor_does_not_announce_open_findings_again(
     runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
 ) -> None:
-    device = add_device(runtime)
-    add_model(runtime, device, trained=NOW - 48 * HOUR)
+    device = make_device(runtime)
+    model_row(runtime, device, trained=NOW - 48 * HOUR)
     make_monitor(runtime, clock, escalation_webhook_url=webhook.url).scan(NOW)
     assert [e["event"] for e in webhook.events] == ["opened"]
 
@@ -118,8 +112,8 @@ def test_a_restarted_monitor_does_not_announce_open_findings_again(
 def test_resolved_findings_are_forgotten_after_the_retention(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    device = add_device(runtime)
-    model = add_model(runtime, device, trained=NOW - 48 * HOUR)
+    device = make_device(runtime)
+    model = model_row(runtime, device, trained=NOW - 48 * HOUR)
     # With the log channel on, the finding has an escalation row that must go with it.
     monitor = make_monitor(runtime, clock, monitor_retention_days=2, escalation_log=True)
     monitor.scan(NOW)
@@ -157,7 +151,7 @@ def test_the_scan_lock_refuses_a_second_holder_until_the_first_lets_go(runtime: 
 def test_the_periodic_job_scans_and_skips_while_another_scan_runs(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    model_row(runtime, make_device(runtime), trained=NOW - 48 * HOUR)
     job = register_monitor_job(runtime)
     assert JOB_NAME in runtime.jobs.jobs
     schedule = first_soon_then_every(300)

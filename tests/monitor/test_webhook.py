@@ -13,11 +13,9 @@ from forewarn.escalation.channels import build_channels
 from forewarn.monitor.scan import HealthMonitor
 from forewarn.runtime import Runtime
 from forewarn.runtime.container import channel_config, scan_policy
-from tests.conftest import free_port
-from tests.monitor.conftest import (
-    NOW,
-    add_device,
-    add_model,
+from tests.factories import NOW, make_device, model_row
+from tests.monitor.fakes import FakeClock, FakeGitHub, FakeWebhook
+from tests.monitor.helpers import (
     escalation,
     failures,
     findings,
@@ -26,7 +24,7 @@ from tests.monitor.conftest import (
     monitor_settings,
     set_used,
 )
-from tests.monitor.fakes import FakeClock, FakeGitHub, FakeWebhook
+from tests.support import free_port
 
 HOUR = timedelta(hours=1)
 
@@ -34,8 +32,8 @@ HOUR = timedelta(hours=1)
 def test_opened_and_resolved_findings_are_posted_as_json(
     runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
 ) -> None:
-    device = add_device(runtime)
-    model = add_model(runtime, device, trained=NOW - 48 * HOUR, used=NOW - 30 * HOUR)
+    device = make_device(runtime)
+    model = model_row(runtime, device, trained=NOW - 48 * HOUR, used=NOW - 30 * HOUR)
     monitor = make_monitor(runtime, clock, escalation_webhook_url=f"{webhook.url}/hooks/ml")
     monitor.scan(NOW)
     set_used(runtime, model, NOW + HOUR)
@@ -63,10 +61,11 @@ def test_opened_and_resolved_findings_are_posted_as_json(
     assert webhook.requests == [("POST", "/hooks/ml")] * 2
 
 
+@pytest.mark.slow
 def test_a_failed_post_is_retried_after_a_backoff(
     runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
 ) -> None:
-    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    model_row(runtime, make_device(runtime), trained=NOW - 48 * HOUR)
     webhook.fail("500")
     webhook.fail("timeout")
     report = make_monitor(runtime, clock, escalation_webhook_url=webhook.url).scan(NOW)
@@ -80,7 +79,7 @@ def test_a_failed_post_is_retried_after_a_backoff(
 def test_an_unreachable_webhook_is_retried_and_its_error_hides_the_url(
     runtime: Runtime, clock: FakeClock
 ) -> None:
-    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    model_row(runtime, make_device(runtime), trained=NOW - 48 * HOUR)
     url = f"http://127.0.0.1:{free_port()}/hooks/s3cr3t"  # nothing listens there
     monitor = make_monitor(runtime, clock, escalation_webhook_url=url, escalation_retries=2)
     report = monitor.scan(NOW)
@@ -98,7 +97,7 @@ def test_no_log_line_shows_the_webhook_url(
 ) -> None:
     """The CLI's logging keeps httpx's request lines (full URL) out; retries name the path."""
     configure_logging()
-    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    model_row(runtime, make_device(runtime), trained=NOW - 48 * HOUR)
     webhook.fail("500")
     monitor = make_monitor(runtime, clock, escalation_webhook_url=f"{webhook.url}/hooks/s3cr3t")
     with caplog.at_level(logging.DEBUG):
@@ -110,9 +109,9 @@ def test_no_log_line_shows_the_webhook_url(
 def test_a_channel_that_always_fails_is_counted_and_the_others_still_deliver(
     runtime: Runtime, clock: FakeClock, webhook: FakeWebhook, github: FakeGitHub
 ) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     for metric in ("a", "b"):
-        add_model(runtime, device, metric, trained=NOW - 48 * HOUR)
+        model_row(runtime, device, metric, trained=NOW - 48 * HOUR)
     webhook.always_fail = True
     overrides = github_settings(github, escalation_webhook_url=webhook.url, escalation_retries=1)
     monitor = make_monitor(runtime, clock, **overrides)
@@ -141,10 +140,11 @@ class BrokenChannel:
         raise KeyError(event.fingerprint)
 
 
+@pytest.mark.slow
 def test_a_broken_plugin_channel_does_not_stop_the_scan(
     runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
 ) -> None:
-    add_model(runtime, add_device(runtime), trained=NOW - 48 * HOUR)
+    model_row(runtime, make_device(runtime), trained=NOW - 48 * HOUR)
     settings = monitor_settings(runtime, escalation_webhook_url=webhook.url)
     channels = [
         BrokenChannel(),
@@ -166,9 +166,9 @@ def test_a_broken_plugin_channel_does_not_stop_the_scan(
 def test_deliveries_per_scan_are_capped_and_the_rest_follow_later(
     runtime: Runtime, clock: FakeClock, webhook: FakeWebhook
 ) -> None:
-    device = add_device(runtime)
+    device = make_device(runtime)
     for metric in "abcde":
-        add_model(runtime, device, metric, trained=NOW - 48 * HOUR)
+        model_row(runtime, device, metric, trained=NOW - 48 * HOUR)
     monitor = make_monitor(
         runtime, clock, escalation_webhook_url=webhook.url, escalation_max_per_scan=2
     )

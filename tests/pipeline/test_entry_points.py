@@ -31,34 +31,33 @@ from forewarn.db.models import AnomalyDetection, MLModel
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.security.roles import Role
 from forewarn.settings import Settings
-from tests.api.helpers import (
+from tests.api.helpers import PREDICT, predict
+from tests.factories import (
+    FOREST,
     MINUTE_MS,
-    PREDICT,
     T0,
     Headers,
-    Series,
-    ingest,
-    normal_series,
-    predict,
+    Readings,
+    make_settings,
+    normal_readings,
+    register_device,
+    seed_user,
+    send_readings,
+    trained_model,
 )
-from tests.conftest import TABLES, make_settings, seed_user, service_url, wait_until
 from tests.ingest.helpers import Publisher, ingest_settings, running_service, telemetry, topic_of
-from tests.stream.helpers import HOT, trained_device
+from tests.stream.helpers import HOT
+from tests.support import TABLES, service_url, wait_until
 
 STEP_MS = 10 * MINUTE_MS  # the training series' spacing, continued
 SPIKE_AT = 17
 
 
-def readings() -> Series:
+def readings() -> Readings:
     """30 quiet readings after the training window (which ends at T0), one of them a spike."""
-    series = normal_series(30, end_ms=T0 + 30 * STEP_MS, step_ms=STEP_MS, seed=7, sd=0.2)
+    series = normal_readings(30, end=T0 + 30 * STEP_MS, step_ms=STEP_MS, seed=7, sd=0.2)
     series.values[SPIKE_AT] = HOT
     return series
-
-
-def pairs(series: Series) -> list[tuple[int, float]]:
-    """The readings as (ts, value), in time order."""
-    return [(int(t), float(v)) for t, v in zip(series.ts, series.values, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -81,27 +80,29 @@ class Trained:
 # -- the entry points: each sends `series` for the device through its own door -------------
 
 
-def via_telemetry(trained: Trained, series: Series, client: TestClient, admin: Headers) -> None:
+def via_telemetry(trained: Trained, series: Readings, client: TestClient, admin: Headers) -> None:
     """POST /devices/{id}/telemetry, in batches of 8."""
-    ingest(client, admin, str(trained.device_id), series, batch=8)
+    send_readings(client, admin, str(trained.device_id), series, batch=8)
 
 
-def via_predict(trained: Trained, series: Series, client: TestClient, admin: Headers) -> None:
+def via_predict(trained: Trained, series: Readings, client: TestClient, admin: Headers) -> None:
     """POST /ml/predict, one reading at a time."""
-    for ts, value in pairs(series):
+    for ts, value in series.pairs():
         response = predict(client, admin, str(trained.device_id), value, timestamp=ts)
         assert response.status_code == 200, response.text
 
 
-def via_predict_batch(trained: Trained, series: Series, client: TestClient, admin: Headers) -> None:
+def via_predict_batch(
+    trained: Trained, series: Readings, client: TestClient, admin: Headers
+) -> None:
     """POST /ml/predict/batch with one columnar series."""
     body = {
         "series": [
             {
                 "device_id": str(trained.device_id),
                 "metric_name": "temperature",
-                "values": [value for _, value in pairs(series)],
-                "timestamps": [ts for ts, _ in pairs(series)],
+                "values": [value for _, value in series.pairs()],
+                "timestamps": [ts for ts, _ in series.pairs()],
             }
         ]
     }
@@ -110,7 +111,7 @@ def via_predict_batch(trained: Trained, series: Series, client: TestClient, admi
     assert response.json()["anomaly_count"] == 1
 
 
-def via_mqtt(trained: Trained, series: Series, client: TestClient, admin: Headers) -> None:
+def via_mqtt(trained: Trained, series: Readings, client: TestClient, admin: Headers) -> None:
     """One MQTT message per reading to a running `forewarn ingest` consumer."""
     del client, admin
     mqtt_url = service_url("FOREWARN_TEST_MQTT_URL")
@@ -126,7 +127,7 @@ def via_mqtt(trained: Trained, series: Series, client: TestClient, admin: Header
     try:
         with running_service(settings) as (_, service):
             topic = topic_of(settings, trained.device_id)
-            for ts, value in pairs(series):
+            for ts, value in series.pairs():
                 payload = json.dumps({"ts": ts, "values": {"temperature": value}}).encode()
                 publisher.publish(topic, payload)
             count = len(series.ts)
@@ -136,14 +137,14 @@ def via_mqtt(trained: Trained, series: Series, client: TestClient, admin: Header
         publisher.close()
 
 
-def via_csv(trained: Trained, series: Series, client: TestClient, admin: Headers) -> None:
+def via_csv(trained: Trained, series: Readings, client: TestClient, admin: Headers) -> None:
     """`forewarn import-csv` of a file whose rows are newest first (the import sorts them)."""
     del client, admin
     path = trained.settings.data_dir.parent / "readings.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "temperature"])
-        writer.writerows(reversed(pairs(series)))
+        writer.writerows(reversed(series.pairs()))
     env = {  # the test's database, data directory and secret, and nothing else
         "FOREWARN_DATABASE_URL": trained.settings.database_url,
         "FOREWARN_DATA_DIR": str(trained.settings.data_dir),
@@ -159,7 +160,7 @@ def via_csv(trained: Trained, series: Series, client: TestClient, admin: Headers
     assert f"{len(series.ts)} scored, 1 anomalies" in " ".join(result.output.split())
 
 
-EntryPoint = Callable[[Trained, Series, TestClient, Headers], None]
+EntryPoint = Callable[[Trained, Readings, TestClient, Headers], None]
 ENTRY_POINTS: dict[str, EntryPoint] = {
     "predict": via_predict,
     "predict_batch": via_predict_batch,
@@ -220,7 +221,8 @@ def run(entry: EntryPoint, url: str, where: Path, secret: str) -> Outcome:
     """Train the device's model in the fresh database at `url`, send the readings, look."""
     settings = make_settings(where, url, secret_key=secret)
     with served(settings) as (runtime, client, admin):
-        device_id = uuid.UUID(trained_device(client, admin))
+        device_id = uuid.UUID(register_device(client, admin))
+        trained_model(client, admin, device_id, normal_readings(200), **FOREST)
         entry(Trained(settings, device_id), readings(), client, admin)
         return outcome(runtime, device_id)
 
@@ -241,6 +243,7 @@ def test_http_telemetry_scores_the_spike(
     assert ("temperature", spike_ts, HOT) in done.telemetry
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ENTRY_POINTS))
 def test_every_entry_point_stores_and_scores_like_http_telemetry(
     name: str, fresh_database: Callable[[Path], str], tmp_path: Path

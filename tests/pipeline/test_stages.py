@@ -16,9 +16,17 @@ from forewarn.pipeline.ingest import ReadingPipeline
 from forewarn.pipeline.stages import ScoredSeries, Stage
 from forewarn.runtime import Runtime
 from forewarn.telemetry.store import Row
-from tests.api.helpers import HOUR_MS, T0, Headers
+from tests.factories import (
+    FOREST,
+    HOUR_MS,
+    T0,
+    Headers,
+    normal_readings,
+    register_device,
+    trained_model,
+)
 from tests.ingest.helpers import telemetry
-from tests.stream.helpers import HOT, NORMAL, trained_device
+from tests.stream.helpers import HOT, NORMAL
 
 
 class Looking:
@@ -77,7 +85,8 @@ def ingested(runtime: Runtime) -> float:
 def test_a_stage_sees_the_scored_readings_inside_the_transaction(
     runtime: Runtime, client: TestClient, admin: Headers
 ) -> None:
-    device_id = uuid.UUID(trained_device(client, admin))
+    device_id = uuid.UUID(register_device(client, admin))
+    trained_model(client, admin, device_id, normal_readings(200), **FOREST)
     looking = Looking()
     before = ingested(runtime)
     with runtime.sessions() as session:
@@ -93,7 +102,8 @@ def test_a_stage_sees_the_scored_readings_inside_the_transaction(
 def test_a_stage_that_raises_rolls_back_readings_and_anomalies(
     runtime: Runtime, client: TestClient, admin: Headers
 ) -> None:
-    device_id = uuid.UUID(trained_device(client, admin))
+    device_id = uuid.UUID(register_device(client, admin))
+    trained_model(client, admin, device_id, normal_readings(200), **FOREST)
     stored_before = telemetry(runtime, device_id)
     before = ingested(runtime)
     looking = Looking()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from forewarn.scheduling.jobs import Job, Scheduler, every
 
 
@@ -35,6 +37,7 @@ def test_due_jobs_run_and_a_failure_does_not_stop_them() -> None:
     assert len(runs) == after_stop  # stopped means no more runs
 
 
+@pytest.mark.slow
 def test_a_job_is_not_run_before_it_is_due() -> None:
     now = [1000.0]
     ran = threading.Event()

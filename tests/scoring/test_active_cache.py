@@ -10,7 +10,7 @@ import pytest
 
 from forewarn.scoring.active_cache import RedisModelCache
 from forewarn.scoring.registry import ActiveModel
-from tests.conftest import free_port, service_url
+from tests.support import free_port, service_url
 
 T0 = 1_730_000_000_000
 

@@ -12,8 +12,16 @@ from fastapi.testclient import TestClient
 from forewarn.db.models import ModelMetrics
 from forewarn.runtime import Runtime
 from forewarn.scoring.latency import BOUNDS_S, bucket_of, quantile, stored_tally
-from tests.api.helpers import Headers
-from tests.lifecycle.helpers import DAY_ROWS, new_device, normal, store, train
+from tests.factories import (
+    DAY_ROWS,
+    FOREST,
+    T0,
+    Headers,
+    make_device,
+    normal_readings,
+    store_readings,
+    trained_model,
+)
 
 
 @pytest.mark.parametrize("seconds", [1e-6, 1e-5, 3.3e-4, 0.02, 1.0, 7.5, 1e4])
@@ -35,9 +43,9 @@ def test_quantiles_are_within_a_bucket_of_the_exact_ones(seed: int) -> None:
 def test_flushes_add_up_in_the_model_metrics_row(
     runtime: Runtime, client: TestClient, operator: Headers
 ) -> None:
-    device = new_device(runtime)
-    store(runtime, device, normal(DAY_ROWS))
-    model_id = uuid.UUID(train(client, operator, device)["id"])
+    device = make_device(runtime)
+    store_readings(runtime, device, normal_readings(DAY_ROWS, start=T0))
+    model_id = uuid.UUID(trained_model(client, operator, device, **FOREST)["id"])
     runtime.usage.latency.record(model_id, 0.010, (2_000, 3_000))
     runtime.usage.latency.record(uuid.uuid4(), 0.5, (1, 2))  # a model that no longer exists
     runtime.usage.flush()

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
 from forewarn.detection.base import Detector
 from forewarn.lifecycle.training import TrainSpec, train_model
 from forewarn.runtime import Runtime
-from forewarn.schemas.devices import DeviceCreate
 from forewarn.scoring.registry import ActiveModel
 from forewarn.scoring.series_state import SeriesStates
-from forewarn.services.devices import create_device
 from forewarn.telemetry.store import Row, write_rows
+from tests.factories import make_device, normal_readings, store_readings
 
 STEP = 600_000
 T0 = 1_730_000_000_000
@@ -23,17 +21,12 @@ T0 = 1_730_000_000_000
 
 def _series(runtime: Runtime, session: Session, name: str) -> tuple[ActiveModel, Detector]:
     """A device with 50 stored readings up to T0 and its active default model."""
-    device = create_device(session, DeviceCreate(name=name, type="pump"))
-    values = np.random.default_rng(0).normal(25.0, 0.5, 50)
-    rows = [
-        Row(device.id, "temperature", T0 - (49 - i) * STEP, float(v)) for i, v in enumerate(values)
-    ]
-    write_rows(session.connection(), rows)
-    session.commit()
+    device_id = make_device(runtime, name)
+    store_readings(runtime, device_id, normal_readings(50, end=T0, step_ms=STEP))
     train_model(
-        session, runtime.registry, runtime.artifact_key, TrainSpec(device.id, "temperature")
+        session, runtime.registry, runtime.artifact_key, TrainSpec(device_id, "temperature")
     )
-    model = runtime.registry.active(session, device.id, "temperature")
+    model = runtime.registry.active(session, device_id, "temperature")
     return model, runtime.registry.detector(model)
 
 

@@ -15,8 +15,7 @@ import pytest
 import redis
 
 from forewarn.security.ratelimit import Counters, RateLimiter
-from tests.conftest import free_port, service_url
-from tests.stream.services import redis_command, server
+from tests.support import free_port, redis_command, server, service_url
 
 
 @pytest.fixture
@@ -61,6 +60,7 @@ def test_limit_hits_pass_then_refusal_says_when_window_ends(
     assert all(58 <= v.retry_after_s <= 60 for v in verdicts[3:])
 
 
+@pytest.mark.slow
 def test_waiting_retry_after_starts_the_next_window_from_zero(
     make_counters: Callable[[], Counters], scope: str
 ) -> None:

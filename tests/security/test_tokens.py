@@ -154,6 +154,7 @@ def test_the_verifier_remembers_valid_tokens_but_still_refuses_them_once_expired
         verifier.verify(token)
 
 
+@pytest.mark.slow
 def test_the_verifier_refuses_what_verify_token_refuses() -> None:
     verifier = TokenVerifier("s" * 40)
     foreign = issue_token("t" * 40, uuid.uuid4(), Role.ADMIN, timedelta(minutes=5))

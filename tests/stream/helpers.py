@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from tests.api.helpers import FOREST, JSON, create_device, predict, trained_series
+from tests.api.helpers import predict
+from tests.factories import JSON
 
 WS = "/api/v1/ws/anomalies"
 HOT = 45.0
@@ -54,15 +55,6 @@ def close_of(ws: WebSocketTestSession) -> WebSocketDisconnect:
     with pytest.raises(WebSocketDisconnect) as info:
         receive(ws)
     return info.value
-
-
-def trained_device(
-    client: TestClient, headers: dict[str, str], name: str = "Pump 07", **fields: Any
-) -> str:
-    """A new device with a small point-wise Isolation Forest on its normal temperature."""
-    device = create_device(client, headers, name=name)
-    trained_series(client, headers, device, **{**FOREST, **fields})
-    return device
 
 
 def hot(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion
@@ -21,10 +22,18 @@ from forewarn.runtime import Runtime, build_runtime
 from forewarn.scoring.scorer import now_ms
 from forewarn.security.roles import Role
 from forewarn.stream.mqtt_publisher import parse_broker_url
-from tests.api.helpers import JSON, anomalies
-from tests.conftest import free_port, make_settings, seed_user, service_url, wait_until
-from tests.stream.helpers import HOT, hot, trained_device
-from tests.stream.services import mosquitto_command, server
+from tests.api.helpers import anomalies
+from tests.factories import (
+    FOREST,
+    JSON,
+    make_settings,
+    normal_readings,
+    register_device,
+    seed_user,
+    trained_model,
+)
+from tests.stream.helpers import HOT, hot
+from tests.support import free_port, mosquitto_command, server, service_url, wait_until
 
 Inbox = queue.Queue[MQTTMessage]
 
@@ -75,7 +84,9 @@ def test_an_anomaly_is_published_to_its_device_topic(tmp_path: Path, database_ur
     runtime = build_runtime(make_settings(tmp_path, database_url, mqtt_url=url), migrate=False)
     with _app(runtime) as client:
         admin = seed_user(runtime, Role.ADMIN).headers
-        device, other = trained_device(client, admin), trained_device(client, admin, "Fan")
+        device, other = register_device(client, admin), register_device(client, admin, name="Fan")
+        for each in (device, other):
+            trained_model(client, admin, each, normal_readings(200), **FOREST)
         assert runtime.anomalies.wait_ready(10)
         with subscriber(url, _topic(device)) as inbox:
             hot(client, admin, other)  # another topic
@@ -86,13 +97,15 @@ def test_an_anomaly_is_published_to_its_device_topic(tmp_path: Path, database_ur
     assert payload["model_id"] == verdict["model_id"] and inbox.empty()
 
 
+@pytest.mark.slow
 def test_a_cli_process_publishes_without_being_started(tmp_path: Path, database_url: str) -> None:
     url = service_url("FOREWARN_TEST_MQTT_URL")
     secret = secrets.token_urlsafe(40)
     api = build_runtime(make_settings(tmp_path, database_url, secret_key=secret), migrate=False)
     with _app(api) as client:
         admin = seed_user(api, Role.ADMIN).headers
-        device = trained_device(client, admin)
+        device = register_device(client, admin)
+        trained_model(client, admin, device, normal_readings(200), **FOREST)
     # Like `forewarn import-csv`: build a runtime, score, close; start() is never called.
     settings = make_settings(tmp_path, database_url, secret_key=secret, mqtt_url=url)
     cli = build_runtime(settings, migrate=False)
@@ -108,6 +121,7 @@ def test_a_cli_process_publishes_without_being_started(tmp_path: Path, database_
         assert _payload(inbox)["value"] == HOT
 
 
+@pytest.mark.slow
 def test_a_broker_outage_neither_blocks_scoring_nor_loses_queued_anomalies(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -118,7 +132,8 @@ def test_a_broker_outage_neither_blocks_scoring_nor_loses_queued_anomalies(
     runtime = build_runtime(make_settings(tmp_path, database_url, mqtt_url=url), migrate=False)
     with _app(runtime) as client:
         admin = seed_user(runtime, Role.ADMIN).headers
-        device = trained_device(client, admin)
+        device = register_device(client, admin)
+        trained_model(client, admin, device, normal_readings(200), **FOREST)
         topic, watcher = _topic(device), f"watcher-{uuid.uuid4().hex[:8]}"
         with server(mosquitto_command(port, folder), port):
             assert runtime.anomalies.wait_ready(10)

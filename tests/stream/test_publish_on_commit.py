@@ -9,8 +9,16 @@ from fastapi.testclient import TestClient
 from forewarn.runtime import Runtime
 from forewarn.scoring.scorer import now_ms
 from forewarn.telemetry.store import Row, write_rows
-from tests.api.helpers import MINUTE_MS, Headers, anomalies, telemetry_url
-from tests.stream.helpers import HOT, confirmed, hot, receive, token_of, trained_device, ws_url
+from tests.api.helpers import anomalies, telemetry_url
+from tests.factories import (
+    FOREST,
+    MINUTE_MS,
+    Headers,
+    normal_readings,
+    register_device,
+    trained_model,
+)
+from tests.stream.helpers import HOT, confirmed, hot, receive, token_of, ws_url
 
 
 def _score_hot(runtime: Runtime, session_work: str, device: str, ts: int) -> None:
@@ -33,7 +41,8 @@ def _score_hot(runtime: Runtime, session_work: str, device: str, ts: int) -> Non
 def test_rolled_back_anomalies_are_never_published(
     client: TestClient, runtime: Runtime, admin: Headers, viewer: Headers
 ) -> None:
-    device = trained_device(client, admin)
+    device = register_device(client, admin)
+    trained_model(client, admin, device, normal_readings(200), **FOREST)
     with client.websocket_connect(ws_url(token_of(viewer), device_id=device)) as ws:
         confirmed(ws)
         _score_hot(runtime, "rollback", device, now_ms() - 2 * MINUTE_MS)
@@ -48,7 +57,8 @@ def test_rolled_back_anomalies_are_never_published(
 def test_anomalies_found_at_ingest_are_published(
     client: TestClient, admin: Headers, viewer: Headers
 ) -> None:
-    device = trained_device(client, admin)
+    device = register_device(client, admin)
+    trained_model(client, admin, device, normal_readings(200), **FOREST)
     start = now_ms() - 10 * MINUTE_MS
     body = [{"ts": start + i * MINUTE_MS, "values": {"temperature": HOT}} for i in range(3)]
     with client.websocket_connect(ws_url(token_of(viewer))) as ws:

@@ -20,11 +20,20 @@ from forewarn.security.roles import Role
 from forewarn.stream.bus import dropped_counter
 from forewarn.stream.events import AnomalyEvent
 from forewarn.stream.redis_fanout import RedisFanout
-from tests.api.helpers import FOREST, T0, Headers, anomalies, train
-from tests.conftest import free_port, make_settings, seed_user, service_url, wait_until
+from tests.api.helpers import anomalies
+from tests.factories import (
+    FOREST,
+    T0,
+    Headers,
+    make_settings,
+    normal_readings,
+    register_device,
+    seed_user,
+    trained_model,
+)
 from tests.stream.events import event
-from tests.stream.helpers import confirmed, hot, receive, token_of, trained_device, ws_url
-from tests.stream.services import redis_command, server
+from tests.stream.helpers import confirmed, hot, receive, token_of, ws_url
+from tests.support import free_port, redis_command, server, service_url, wait_until
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,8 @@ def test_each_process_clients_see_each_anomaly_once(
     one, two = two_processes
     admin = seed_user(one.runtime, Role.ADMIN).headers
     viewer = token_of(seed_user(one.runtime, Role.VIEWER).headers)
-    device = trained_device(one.client, admin)
+    device = register_device(one.client, admin)
+    trained_model(one.client, admin, device, normal_readings(200), **FOREST)
     url = ws_url(viewer, device_id=device)
     with one.client.websocket_connect(url) as ws_one, two.client.websocket_connect(url) as ws_two:
         confirmed(ws_one), confirmed(ws_two)
@@ -81,21 +91,22 @@ def test_each_process_clients_see_each_anomaly_once(
     assert len(set(stored)) == 3
 
 
+@pytest.mark.slow
 def test_the_active_model_comes_from_redis_and_retraining_invalidates_it(
     two_processes: tuple[Process, Process],
 ) -> None:
     one, two = two_processes
     admin = seed_user(one.runtime, Role.ADMIN).headers
-    device = trained_device(one.client, admin)
+    device = register_device(one.client, admin)
+    trained_model(one.client, admin, device, normal_readings(200), **FOREST)
     assert hot(two.client, admin, device)["model_version"] == 1  # cached in Redis now
     hot(one.client, admin, device)
-    assert (
-        train(one.client, admin, device, "temperature", training_end=T0, **FOREST)["version"] == 2
-    )
+    assert trained_model(one.client, admin, device, training_end=T0, **FOREST)["version"] == 2
     # Without the invalidation reaching Redis, the second process would still find version 1.
     assert hot(two.client, admin, device)["model_version"] == 2
 
 
+@pytest.mark.slow
 def test_the_fanout_survives_a_redis_restart() -> None:
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
@@ -134,7 +145,9 @@ def test_anomalies_flow_locally_while_redis_is_down(tmp_path: Path, database_url
     try:
         with TestClient(create_app(runtime, own_runtime=False)) as client:
             admin: Headers = seed_user(runtime, Role.ADMIN).headers
-            device = trained_device(client, admin)  # the model cache falls back to the database
+            device = register_device(client, admin)
+            # The model cache falls back to the database.
+            trained_model(client, admin, device, normal_readings(200), **FOREST)
             with client.websocket_connect(ws_url(token_of(admin))) as ws:
                 confirmed(ws)
                 verdict = hot(client, admin, device)

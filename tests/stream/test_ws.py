@@ -10,17 +10,16 @@ from fastapi.testclient import TestClient
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
 from forewarn.security.tokens import issue_token
-from tests.api.helpers import (
+from tests.api.helpers import anomalies, predict
+from tests.factories import (
+    FOREST,
     JSON,
     Headers,
-    anomalies,
-    create_device,
-    ingest,
-    normal_series,
-    predict,
-    train,
+    normal_readings,
+    register_device,
+    seed_user,
+    trained_model,
 )
-from tests.conftest import seed_user
 from tests.stream.helpers import (
     HOT,
     WS,
@@ -29,17 +28,18 @@ from tests.stream.helpers import (
     hot,
     receive,
     token_of,
-    trained_device,
     ws_url,
 )
 
 COLD = -10.0
 
 
+@pytest.mark.slow
 def test_a_predicted_anomaly_reaches_a_viewer_as_stored(
     client: TestClient, runtime: Runtime, admin: Headers, viewer: Headers
 ) -> None:
-    device = trained_device(client, admin)
+    device = register_device(client, admin)
+    trained_model(client, admin, device, normal_readings(200), **FOREST)
     with client.websocket_connect(ws_url(token_of(viewer))) as ws:
         assert confirmed(ws) == {"device_id": None, "metric_name": None, "min_score": None}
         verdict = hot(client, admin, device)
@@ -54,10 +54,12 @@ def test_a_predicted_anomaly_reaches_a_viewer_as_stored(
 
 
 def test_filters_by_device_and_metric(client: TestClient, admin: Headers, viewer: Headers) -> None:
-    pump = trained_device(client, admin, "Pump")
-    fan = trained_device(client, admin, "Fan")
-    ingest(client, admin, fan, normal_series(200, seed=3, mean=2.0, sd=0.1), "vibration")
-    train(client, admin, fan, "vibration", algorithm="isolation_forest", n_estimators=25)
+    pump = register_device(client, admin, name="Pump")
+    trained_model(client, admin, pump, normal_readings(200), **FOREST)
+    fan = register_device(client, admin, name="Fan")
+    trained_model(client, admin, fan, normal_readings(200), **FOREST)
+    vibration = normal_readings(200, seed=3, mean=2.0, sd=0.1)
+    trained_model(client, admin, fan, vibration, metric="vibration", **FOREST)
     by_device = ws_url(token_of(viewer), device_id=fan)
     by_metric = ws_url(token_of(viewer), metric_name="vibration")
     with client.websocket_connect(by_device) as fan_ws, client.websocket_connect(by_metric) as vib:
@@ -73,10 +75,12 @@ def test_filters_by_device_and_metric(client: TestClient, admin: Headers, viewer
     assert only["model_id"] == fan_vibration["model_id"]
 
 
+@pytest.mark.slow
 def test_min_score_filter_drops_lower_scores(
     client: TestClient, admin: Headers, viewer: Headers
 ) -> None:
-    device = trained_device(client, admin)
+    device = register_device(client, admin)
+    trained_model(client, admin, device, normal_readings(200), **FOREST)
     # The point-wise forest scores each value alone: hot and cold readings score differently.
     scores = {
         value: _anomaly(client, admin, device, value)["anomaly_score"] for value in (HOT, COLD)
@@ -92,7 +96,8 @@ def test_min_score_filter_drops_lower_scores(
 
 
 def test_the_header_token_works_too(client: TestClient, admin: Headers, viewer: Headers) -> None:
-    device = trained_device(client, admin)
+    device = register_device(client, admin)
+    trained_model(client, admin, device, normal_readings(200), **FOREST)
     with client.websocket_connect(WS, headers=viewer) as ws:
         confirmed(ws)
         verdict = hot(client, admin, device)
@@ -150,6 +155,7 @@ def test_bad_filters_close_with_a_reason_naming_the_field(
     assert closed.reason.startswith(f"{field}: ")
 
 
+@pytest.mark.slow
 def test_the_connection_closes_when_the_token_expires(client: TestClient, runtime: Runtime) -> None:
     user = seed_user(runtime, Role.VIEWER)
     # Issued long ago, valid for three more seconds (time enough to connect on a busy machine).
@@ -165,7 +171,7 @@ def test_the_connection_closes_when_the_token_expires(client: TestClient, runtim
 def test_a_client_that_leaves_is_unsubscribed(
     client: TestClient, runtime: Runtime, admin: Headers, viewer: Headers
 ) -> None:
-    device = create_device(client, admin)
+    device = register_device(client, admin)
     with client.websocket_connect(ws_url(token_of(viewer), device_id=device)) as ws:
         confirmed(ws)
         assert runtime.anomalies.subscribers == 1

@@ -14,9 +14,9 @@ import websockets
 from forewarn.api.routes.ws import RedactQueryToken
 from forewarn.runtime import Runtime
 from forewarn.security.roles import Role
-from tests.api.helpers import FOREST, normal_series
-from tests.conftest import seed_user, served_app
+from tests.factories import API, FOREST, normal_readings, register_device, seed_user, trained_model
 from tests.stream.helpers import HOT, token_of
+from tests.support import served_app
 
 
 @pytest.fixture
@@ -27,17 +27,11 @@ def server_url(runtime: Runtime) -> Iterator[str]:
 
 
 def _train(base: str, headers: dict[str, str]) -> str:
-    with httpx.Client(base_url=f"http://{base}", headers=headers) as http:
-        device = http.post("/devices", json={"name": "Pump", "type": "pump"}).json()["id"]
-        series = normal_series(200)
-        body = [
-            {"ts": int(t), "values": {"temperature": float(v)}}
-            for t, v in zip(series.ts, series.values, strict=True)
-        ]
-        assert http.post(f"/devices/{device}/telemetry", json=body).status_code == 200
-        spec = {"device_id": device, "metric_name": "temperature", **FOREST}
-        assert http.post("/ml/models/train", json=spec).status_code == 201
-    return str(device)
+    """A device with a trained model, made over real HTTP (`base` ends in the API prefix)."""
+    with httpx.Client(base_url=f"http://{base.removesuffix(API)}") as http:
+        device = register_device(http, headers)
+        trained_model(http, headers, device, normal_readings(200), **FOREST)
+    return device
 
 
 async def _close_of(url: str, **options: object) -> tuple[int, str]:
@@ -48,6 +42,7 @@ async def _close_of(url: str, **options: object) -> tuple[int, str]:
     return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
+@pytest.mark.slow
 def test_over_a_real_server(
     server_url: str, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -13,8 +13,7 @@ from sqlalchemy import Connection, event, func, select
 from forewarn.db.models import Telemetry
 from forewarn.errors import NotFoundError
 from forewarn.runtime import Runtime
-from forewarn.schemas.devices import DeviceCreate
-from forewarn.services.devices import create_device, delete_device
+from forewarn.services.devices import delete_device
 from forewarn.telemetry.query import latest_before, latest_before_each
 from forewarn.telemetry.store import (
     OVERLAP_MIN_ROWS,
@@ -24,6 +23,7 @@ from forewarn.telemetry.store import (
     upsert_with_previous,
     write_rows,
 )
+from tests.factories import make_device
 
 T0 = 1_730_000_000_000
 DEVICE_A = uuid.UUID("00000000-0000-4000-8000-00000000000a")
@@ -39,8 +39,7 @@ def _rows(
 @pytest.fixture
 def device_id(runtime: Runtime) -> uuid.UUID:
     """A registered device (telemetry rows need one)."""
-    with runtime.sessions() as session:
-        return create_device(session, DeviceCreate(name="Press 3", type="press")).id
+    return make_device(runtime, "Press 3", "press")
 
 
 def stored(runtime: Runtime) -> dict[tuple[uuid.UUID, str, int], float]:
@@ -91,6 +90,7 @@ def test_dedupe_of_nothing_and_of_unique_rows() -> None:
 # ---- write_rows on both backends -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 63, 64, 65, 3000])
 def test_write_rows_stores_every_row(runtime: Runtime, device_id: uuid.UUID, n: int) -> None:
     rows = _rows(device_id, n)
@@ -131,8 +131,7 @@ def test_duplicates_inside_one_write_keep_the_last(
 
 
 def test_several_devices_and_metrics_in_one_write(runtime: Runtime, device_id: uuid.UUID) -> None:
-    with runtime.sessions() as session:
-        second = create_device(session, DeviceCreate(name="Press 4", type="press")).id
+    second = make_device(runtime, "Press 4", "press")
     rows = (
         _rows(device_id, 100)
         + _rows(device_id, 100, metric="humidity", offset=30)
@@ -208,6 +207,7 @@ def test_storing_upserts_readings_stored_before(
     assert stored(runtime) == as_dict(again)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [10, BIG])
 def test_a_failing_block_stores_nothing_and_the_connection_goes_on(
     runtime: Runtime, device_id: uuid.UUID, n: int
@@ -247,8 +247,7 @@ def test_readings_of_an_unregistered_device_are_refused(
 def test_deleting_a_device_waits_for_its_readings_in_flight_and_deletes_them(
     runtime: Runtime, device_id: uuid.UUID
 ) -> None:
-    with runtime.sessions() as session:
-        kept = create_device(session, DeviceCreate(name="Kept", type="press")).id
+    kept = make_device(runtime, "Kept", "press")
     deleted = threading.Event()
 
     def delete() -> None:
