@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -30,11 +31,38 @@ class Verdict:
     retry_after_s: int
 
 
+class SweptMemoryStorage(MemoryStorage):
+    """limits' in-memory storage, with expired windows swept inline instead of by a timer.
+
+    `MemoryStorage` starts a `threading.Timer` whenever a counter moves and none is alive, so
+    under steady traffic it spawns a thread every 10 ms; measured here at ~95 µs of CPU and
+    +30 µs p50 per hit. Expired windows are already dropped when read (`get`); the sweep only
+    bounds memory, so once a second, on the request that comes due, is enough.
+    """
+
+    SWEEP_S = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer.cancel()
+        self._next_sweep = 0.0
+        # The base class's private sweep, reached by its mangled name (limits is pinned; a
+        # test fails if a release renames it).
+        self._sweep: Callable[[], None] = getattr(self, "_MemoryStorage__expire_events")  # noqa: B009
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # what MemoryStorage.incr calls
+        """Sweep expired windows if a second has passed since the last sweep."""
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_S
+            self._sweep()
+
+
 class Counters:
     """Where hits are counted: this process's memory, or Redis with memory as a fallback."""
 
     def __init__(self, redis_url: str | None = None) -> None:
-        self._local = FixedWindowRateLimiter(MemoryStorage())
+        self._local = FixedWindowRateLimiter(SweptMemoryStorage())
         self._shared: FixedWindowRateLimiter | None = None
         if redis_url:
             storage = RedisStorage(

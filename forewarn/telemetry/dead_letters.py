@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from forewarn.db.models import DeadLetter
 from forewarn.db.types import ms_to_datetime
+from forewarn.telemetry.readings import METRIC_NAME_RULE
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ REFUSALS: tuple[RefusalKind, ...] = (
     RefusalKind("oversized", "payload is larger than FOREWARN_INGEST_MAX_PAYLOAD_BYTES"),
     RefusalKind("bad_json", "payload is not JSON (or not UTF-8)"),
     RefusalKind("bad_shape", "JSON is not a reading, a {ts, values} object or a list of them"),
-    RefusalKind("bad_metric", "a metric name is not 1-64 of A-Z a-z 0-9 _ . -"),
+    RefusalKind("bad_metric", f"a metric name breaks the rule: {METRIC_NAME_RULE}"),
     RefusalKind("bad_value", "a value is not a finite number (string, null, NaN, Infinity)"),
     RefusalKind("bad_timestamp", "ts is not epoch ms / ISO 8601 between 2000 and now + 24 h"),
     RefusalKind("unknown_device", "the topic's device id is not a registered device"),

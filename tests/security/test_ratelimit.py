@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
-from forewarn.security.ratelimit import Counters, RateLimiter
+from forewarn.security.ratelimit import Counters, RateLimiter, SweptMemoryStorage
 from tests.support import free_port, redis_command, server, service_url
 
 
@@ -143,3 +144,30 @@ def test_counting_moves_back_to_redis_when_it_returns(caplog: pytest.LogCaptureF
             client.close()
         assert not limiter.hit("alice").allowed  # local counters again, still spent
     assert len(caplog.records) == 2
+
+
+def test_memory_counting_starts_no_thread() -> None:
+    """limits' MemoryStorage would start a sweeper thread every 10 ms under traffic."""
+    limiter = RateLimiter(Counters(None), scope="ip", limit=1_000)
+    before = threading.active_count()
+    for i in range(200):
+        assert limiter.hit(f"10.0.0.{i % 7}").allowed
+    assert threading.active_count() == before
+
+
+def test_expired_windows_are_swept_from_memory() -> None:
+    storage = SweptMemoryStorage()
+    storage.SWEEP_S = 0.0  # sweep on every counter move
+    storage.incr("old", expiry=60)
+    storage.expirations["old"] = time.time() - 1  # its window has ended
+    storage.incr("new", expiry=60)
+    assert "old" not in storage.storage and storage.get("new") == 1
+
+
+def test_memory_is_swept_at_most_once_a_second() -> None:
+    storage = SweptMemoryStorage()
+    storage.incr("a", expiry=60)  # the first counter move sweeps
+    storage.expirations["a"] = time.time() - 1
+    storage.incr("b", expiry=60)  # within the second: no sweep yet
+    assert "a" in storage.storage
+    assert storage.get("a") == 0  # an ended window never counts, swept or not
