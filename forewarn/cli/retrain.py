@@ -24,7 +24,7 @@ def _targets(
             return chosen_models(
                 session, device_id=device_id, metric_name=metric, everything=everything
             )
-        return due_models(session, runtime.settings.retrain_schedule, datetime.now(UTC))
+        return due_models(session, runtime.retrain_schedule, datetime.now(UTC))
 
 
 def _verdict(outcome: Outcome, dry_run: bool) -> str:

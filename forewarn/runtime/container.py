@@ -56,6 +56,7 @@ class Runtime:
     scorer: Scorer
     pipeline: ReadingPipeline
     retrainer: Retrainer
+    retrain_schedule: str  # FOREWARN_RETRAIN_SCHEDULE, checked and normalised
     metrics: Metrics
     principals: PrincipalCache
     tokens: TokenVerifier
@@ -138,7 +139,7 @@ def retrain_schedule(settings: Settings) -> str:
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     """Connect, optionally migrate, and wire every long-lived part."""
-    retrain_schedule(settings)  # refuse a bad expression before anything starts
+    schedule = retrain_schedule(settings)  # refuse a bad expression before anything starts
     engine = make_engine(settings.resolved_database_url)
     if migrate:
         upgrade(engine)
@@ -180,6 +181,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
             scorer=scorer,
             policy=retrain_policy(settings),
         ),
+        retrain_schedule=schedule,
         monitor=HealthMonitor(
             policy=scan_policy(settings),
             engine=engine,

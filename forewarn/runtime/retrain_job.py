@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from forewarn.lifecycle.due import due_models
 from forewarn.lifecycle.retrain import Outcome, Retrainer, retrain_series
-from forewarn.runtime.container import Runtime, retrain_schedule
+from forewarn.runtime.container import Runtime
 from forewarn.scheduling.jobs import Job
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def retraining_job(runtime: Runtime, clock: Callable[[], float] = time.time) -> 
     settings = runtime.settings
     return RetrainJob(
         retrainer=runtime.retrainer,
-        schedule=retrain_schedule(settings),
+        schedule=runtime.retrain_schedule,
         budget_s=settings.retrain_budget_s,
         check_interval_s=settings.retrain_check_interval_s,
         clock=clock,

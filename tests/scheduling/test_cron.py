@@ -129,3 +129,13 @@ def test_a_runtime_is_not_built_on_a_bad_schedule(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, data_dir=tmp_path, retrain_schedule="61 * * * *")
     with pytest.raises(SettingsError, match="FOREWARN_RETRAIN_SCHEDULE"):
         build_runtime(settings)
+
+
+def test_the_runtime_holds_the_schedule_normalised(tmp_path: Path) -> None:
+    """The job, the CLI and the API's effective_schedule all read this one checked value."""
+    settings = Settings(_env_file=None, data_dir=tmp_path, retrain_schedule="@daily")
+    runtime = build_runtime(settings)
+    try:
+        assert runtime.retrain_schedule == "0 0 * * *"
+    finally:
+        runtime.close()

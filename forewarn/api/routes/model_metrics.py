@@ -28,7 +28,7 @@ def model_metrics(
     """False-positive rate, precision, anomalies per day, predictions, latency (mean, p95),
     and the threshold the feedback suggests."""
     runtime.usage.flush()
-    return _public(model_quality(session, model_id), runtime.settings.retrain_schedule)
+    return _public(model_quality(session, model_id), runtime.retrain_schedule)
 
 
 def _public(q: Quality, default_schedule: str) -> ModelMetricsPublic:

@@ -35,7 +35,7 @@ def _public(model: MLModel, default_schedule: str) -> SchedulePublic:
 )
 def get_schedule(model_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> SchedulePublic:
     """The schedule that applies to the model's series, and when it next retrains."""
-    return _public(get_model(session, model_id), runtime.settings.retrain_schedule)
+    return _public(get_model(session, model_id), runtime.retrain_schedule)
 
 
 @router.put(
@@ -53,4 +53,4 @@ def put_schedule(
     model = get_model(session, model_id)
     model.retrain_schedule = body.retrain_schedule
     session.commit()
-    return _public(model, runtime.settings.retrain_schedule)
+    return _public(model, runtime.retrain_schedule)
