@@ -9,7 +9,6 @@ anomalies exactly as if the readings had been sent over HTTP or MQTT.
 from __future__ import annotations
 
 import csv
-import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from forewarn.cli.common import console, err_console, open_runtime
 from forewarn.errors import ForewarnError
-from forewarn.pipeline.ingest import Ingested
+from forewarn.pipeline.ingest import Ingested, in_time_order
 from forewarn.services.devices import get_device
 from forewarn.telemetry.readings import (
     ReadingRuleError,
@@ -68,20 +67,6 @@ def _cell(check: Callable[[object], T], raw: object, line: int, column: str) -> 
         raise CsvProblem(f"line {line}, column {column!r}: {err.message}") from err
 
 
-def _in_time_order(rows: list[Row], size: int) -> Iterator[list[Row]]:
-    """Chunks of about `size` rows sorted by time; a time never spans two chunks, so a
-    device-level model sees all of that time's metrics at once."""
-    rows = sorted(rows, key=lambda row: row.ts)
-    chunk: list[Row] = []
-    for _, same_time in itertools.groupby(rows, key=lambda row: row.ts):
-        chunk.extend(same_time)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _check_metrics(metrics: list[str]) -> None:
     for name in metrics:
         _cell(metric_name, name, 1, name)
@@ -118,9 +103,9 @@ def import_csv(
         ) as progress:
             task = progress.add_task("import", total=len(rows))
             with runtime.pipeline.transaction(session, "csv") as opened:
-                for chunk in _in_time_order(rows, _CHUNK):
-                    opened.add({device_id: chunk})
-                    progress.update(task, advance=len(chunk))
+                for chunk in in_time_order(rows, _CHUNK):
+                    opened.add(chunk)
+                    progress.update(task, advance=len(chunk[device_id]))
         console.print(_summary(opened.result, path))
 
 

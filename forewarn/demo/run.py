@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.errors import ConflictError
 from forewarn.lifecycle.catalog import purge_device_artifacts
 from forewarn.lifecycle.training import DAY_MS, TrainSpec, train_model
-from forewarn.pipeline.ingest import ReadingPipeline
+from forewarn.pipeline.ingest import ReadingPipeline, in_time_order
 from forewarn.runtime import Runtime
 from forewarn.schemas.auth import UserCreate
 from forewarn.schemas.devices import DeviceCreate
@@ -147,23 +146,17 @@ def ingest(
     model, exactly as readings arriving over HTTP or MQTT are."""
     ids = {device.key: device.id for device in devices}
     first, last = window
-    rows = sorted(
-        (
-            Row(ids[s.device_key], s.metric, ts, value)
-            for s in series
-            for ts, value in zip(s.ts_ms.tolist(), s.values.tolist(), strict=True)
-            if first <= ts <= last
-        ),
-        key=lambda row: row.ts,
+    rows = (
+        Row(ids[s.device_key], s.metric, ts, value)
+        for s in series
+        for ts, value in zip(s.ts_ms.tolist(), s.values.tolist(), strict=True)
+        if first <= ts <= last
     )
     written = 0
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        by_device: dict[uuid.UUID, list[Row]] = defaultdict(list)
-        for row in chunk:
-            by_device[row.device_id].append(row)
-        written += pipeline.ingest(session, by_device, transport="demo").readings
-        advance(len(chunk))
+    for chunk in in_time_order(rows, _CHUNK):
+        done = pipeline.ingest(session, chunk, transport="demo").readings
+        written += done
+        advance(done)
     return written
 
 

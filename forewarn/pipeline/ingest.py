@@ -7,9 +7,11 @@ committed anomalies from its after-commit hook.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +29,7 @@ from forewarn.telemetry.store import Row, dedupe, storing
 Transport = Literal["http", "mqtt", "csv", "demo"]
 ByDevice = Mapping[uuid.UUID, Sequence[Row]]
 _FLAGGED = operator.attrgetter("is_anomaly")
+_TS = operator.attrgetter("ts")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,23 @@ class Ingested:
             self.scored + other.scored,
             self.anomalies + other.anomalies,
         )
+
+
+def in_time_order(rows: Iterable[Row], size: int) -> Iterator[dict[uuid.UUID, list[Row]]]:
+    """Rows by device, in chunks of about `size` sorted by time, for one transaction's `add`
+    calls: a time never spans two chunks, so every series only moves forward from one call
+    to the next and a device-level model sees all of a time's metrics at once."""
+    chunk: dict[uuid.UUID, list[Row]] = defaultdict(list)
+    held = 0
+    for _, same_time in itertools.groupby(sorted(rows, key=_TS), key=_TS):
+        for row in same_time:
+            chunk[row.device_id].append(row)
+            held += 1
+        if held >= size:
+            yield chunk
+            chunk, held = defaultdict(list), 0
+    if held:
+        yield chunk
 
 
 def _counts(readings: int, scored: Sequence[ScoredSeries]) -> Ingested:
