@@ -41,15 +41,27 @@ class CsvProblem(ForewarnError):
 def _rows(path: Path, device_id: uuid.UUID, ts_column: str, metrics: list[str]) -> Iterator[Row]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in [ts_column, *metrics] if c not in (reader.fieldnames or [])]
-        if missing:
-            raise CsvProblem(f"{path}: no column(s) {', '.join(missing)}")
-        for line, record in enumerate(reader, start=2):
-            ts = _cell(parse_timestamp, record[ts_column], line, ts_column)
-            for metric in metrics:
-                if record[metric].strip() == "":
-                    continue  # an empty cell is a missing reading, not an error
-                yield Row(device_id, metric, ts, _value(record[metric], line, metric))
+        try:
+            yield from _records(reader, path, device_id, ts_column, metrics)
+        except UnicodeDecodeError as err:
+            raise CsvProblem(f"{path}: not UTF-8 text; save it as UTF-8") from err
+        except csv.Error as err:
+            raise CsvProblem(f"after line {reader.line_num}: {err}") from err
+
+
+def _records(
+    reader: csv.DictReader[str], path: Path, device_id: uuid.UUID, ts_column: str,
+    metrics: list[str],
+) -> Iterator[Row]:  # fmt: skip
+    missing = [c for c in [ts_column, *metrics] if c not in (reader.fieldnames or [])]
+    if missing:
+        raise CsvProblem(f"{path}: no column(s) {', '.join(missing)}")
+    for line, record in enumerate(reader, start=2):
+        ts = _cell(parse_timestamp, record[ts_column], line, ts_column)
+        for metric in metrics:
+            if record[metric].strip() == "":
+                continue  # an empty cell is a missing reading, not an error
+            yield Row(device_id, metric, ts, _value(record[metric], line, metric))
 
 
 def _value(text: str, line: int, column: str) -> float:

@@ -178,6 +178,30 @@ def test_a_bad_cell_names_line_and_column_and_imports_nothing(
     assert readings(runtime, device_id) == {}
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"timestamp,temperature,humidity\n1730000000000,21.5,\xff\xfe\n", "not UTF-8"),
+        (
+            b"timestamp,temperature,humidity\n1730000000000,21.5,40\n1730000060000,"
+            + b"9" * 200_000
+            + b",40\n",
+            "after line 2: field larger than field limit",
+        ),
+    ],
+)
+def test_an_unreadable_file_is_one_line_and_imports_nothing(
+    tmp_path: Path, runtime: Runtime, device_id: uuid.UUID, content: bytes, reason: str
+) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    result = import_csv(path, device_id)
+    assert result.exit_code == 1
+    assert reason in flat(result) and "nothing was imported" in flat(result)
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not a crash
+    assert readings(runtime, device_id) == {}
+
+
 def test_unknown_device_and_missing_column_import_nothing(
     tmp_path: Path, runtime: Runtime, device_id: uuid.UUID
 ) -> None:
