@@ -65,21 +65,6 @@ class Scorer:
         self._usage = usage
         self._on_anomalies = on_anomalies  # gets the anomaly rows once they are committed
 
-    def score_series(
-        self,
-        session: Session,
-        model: ActiveModel,
-        readings: Sequence[tuple[int, Value]],
-        previous: Previous | None = None,
-    ) -> list[Verdict]:
-        """Score readings of one model's series, sorted by time, already stored in `session`.
-
-        Anomalies are added to the session; the caller commits, once, for the whole request.
-        The model's usage counts them when that commit happens (not if it rolls back).
-        `previous` is the stored reading before the first one, when the caller read it.
-        """
-        return self.score_many(session, [Work(model, readings, previous)])[0]
-
     def score_many(
         self,
         session: Session,

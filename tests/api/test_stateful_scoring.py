@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from forewarn.detection.registry import DEFAULT_ALGORITHM
 from forewarn.runtime import Runtime
+from forewarn.scoring.scorer import Work
 from tests.api.helpers import (
     MODELS,
     PREDICT,
@@ -445,14 +446,14 @@ def test_usage_counts_only_what_the_outer_transaction_commits(
     with runtime.sessions() as session:
         series = runtime.registry.active(session, uuid.UUID(device), "temperature")
         with session.begin_nested():  # a savepoint released, inside work that is then undone
-            runtime.scorer.score_series(session, series, [(at(1), NORMAL), (at(2), HOT)])
+            runtime.scorer.score_many(session, [Work(series, [(at(1), NORMAL), (at(2), HOT)])])
         session.rollback()
     runtime.usage.flush()
     assert get_model(client, admin, model["id"])["prediction_count"] == 0
     with runtime.sessions() as session:
         series = runtime.registry.active(session, uuid.UUID(device), "temperature")
         with session.begin_nested():
-            runtime.scorer.score_series(session, series, [(at(1), NORMAL), (at(2), HOT)])
+            runtime.scorer.score_many(session, [Work(series, [(at(1), NORMAL), (at(2), HOT)])])
         session.commit()
     runtime.usage.flush()
     assert get_model(client, admin, model["id"])["prediction_count"] == 2

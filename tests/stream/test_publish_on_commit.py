@@ -7,7 +7,7 @@ import uuid
 from fastapi.testclient import TestClient
 
 from forewarn.runtime import Runtime
-from forewarn.scoring.scorer import now_ms
+from forewarn.scoring.scorer import Work, now_ms
 from forewarn.telemetry.store import Row, write_rows
 from tests.api.helpers import anomalies, telemetry_url
 from tests.factories import (
@@ -29,7 +29,7 @@ def _score_hot(runtime: Runtime, session_work: str, device: str, ts: int) -> Non
         if session_work == "savepoint":
             savepoint = session.begin_nested()
         write_rows(session.connection(), [Row(device_id, "temperature", ts, HOT)])
-        verdicts = runtime.scorer.score_series(session, model, [(ts, HOT)])
+        (verdicts,) = runtime.scorer.score_many(session, [Work(model, [(ts, HOT)])])
         assert verdicts[0].is_anomaly
         if session_work == "savepoint":
             savepoint.rollback()
