@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -101,17 +100,3 @@ def operator(make_user: Callable[[Role], tuple[uuid.UUID, Headers]]) -> Headers:
 def viewer(make_user: Callable[[Role], tuple[uuid.UUID, Headers]]) -> Headers:
     """Headers of a viewer."""
     return make_user(Role.VIEWER)[1]
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Move everything imported during collection out of the garbage collector's sight.
-
-    Collection imports the package, numpy, scikit-learn, SQLAlchemy and FastAPI: hundreds of
-    thousands of long-lived objects that every full collection would walk again during the run
-    (about a tenth of the suite's time); a test allocates many short-lived objects, so the
-    youngest generation is also collected less often. Neither changes any test's behaviour.
-    """
-    del session
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
