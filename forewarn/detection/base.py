@@ -24,13 +24,19 @@ Arrays = dict[str, np.ndarray[Any, Any]]
 class Scored:
     """A state's verdict on one reading.
 
-    `is_anomaly` is set by states whose decision layer does more than compare the score
-    with the threshold (e.g. reporting one excursion once); None means "use `decide`".
+    `score` is the detector's own score, never lowered to suppress a repeat. The event
+    fields are set by the decision layer (`detection.events.EventTracker`); None means
+    "no decision layer: use `decide`". `is_anomaly`: this reading opens a new event to
+    report. `anomalous`: the reading lies inside an excursion (true for every reading while
+    it lasts). `event_start`: the timestamp of the reading that opened that excursion (its
+    identity; see `detection.events.event_id`), None outside one.
     """
 
     score: float
     warming_up: bool = False
     is_anomaly: bool | None = None
+    anomalous: bool | None = None
+    event_start: int | None = None
 
 
 def decide(scored: Scored, threshold: float) -> bool:
