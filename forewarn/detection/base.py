@@ -118,9 +118,11 @@ class BatchVerdicts:
     """What `update`, `decide` and `explain` said of each reading of a batch, in order."""
 
     scores: list[float]
-    flags: list[bool]
+    flags: list[bool]  # is_anomaly: the reading opens an event
     warming_up: list[bool]
     explanations: dict[int, Explanation]  # of each flagged reading, by its position
+    anomalous: list[bool]  # inside an excursion
+    event_starts: list[int | None]  # the first reading of that excursion
 
     def as_tuple(self) -> tuple[list[float], list[bool], dict[int, Explanation]]:
         """The `BatchState.update_batch` form (without the warm-up flags)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,7 +32,7 @@ EXACT_TS = 2**53  # beyond this, int64 arithmetic in float64 would round where P
 # 0.4 ms a call against 30 µs a reading for the default): same results, sequential path.
 MIN_BATCH = 16
 _Values = Sequence[float | Sequence[float]]
-_NONE = BatchVerdicts([], [], [], {})  # never mutated: results are built from new lists
+_NONE = BatchVerdicts([], [], [], {}, [], [])  # never mutated: results are built from new lists
 
 
 @dataclass(frozen=True)
@@ -41,15 +41,18 @@ class BatchScores:
 
     `explain(i)` is what `explain()` said right after reading i; `decided` holds the
     state's own decisions (`Scored.is_anomaly`), or None where `decide` compares with the
-    threshold.
+    threshold; `anomalous` and `event_starts` are the state's event fields, if it has them.
     """
 
     scores: F64Array
     warming_up: BoolArray
     explain: Callable[[int], Explanation]
     decided: BoolArray | None = None
+    anomalous: BoolArray | None = None  # with `decided`, from a decision layer
+    event_starts: list[int | None] | None = None
 
 
+@runtime_checkable
 class BatchScorer(DetectorState, Protocol):
     """A detector state that can advance over many readings at once."""
 
@@ -81,7 +84,7 @@ def verdicts(
     if len(ts_ms) < min_batch:
         return sequential(state, ts_ms, values, threshold)
     stamps, rows, clean = prepared(ts_ms, values, state.width)
-    done = decided(state.score_batch(stamps, rows), threshold) if clean else _NONE
+    done = decided(state.score_batch(stamps, rows), stamps, threshold) if clean else _NONE
     rest = sequential(state, ts_ms[clean:], values[clean:], threshold)
     shifted = {clean + i: e for i, e in rest.explanations.items()}
     return BatchVerdicts(
@@ -89,6 +92,8 @@ def verdicts(
         done.flags + rest.flags,
         done.warming_up + rest.warming_up,
         {**done.explanations, **shifted},
+        done.anomalous + rest.anomalous,
+        done.event_starts + rest.event_starts,
     )
 
 
@@ -119,14 +124,26 @@ def _usable(stamps: np.ndarray[Any, Any], numbers: np.ndarray[Any, Any], width: 
     return not len(stamps) or (int(stamps.min()) >= -EXACT_TS and int(stamps.max()) <= EXACT_TS)
 
 
-def decided(batch: BatchScores, threshold: float) -> BatchVerdicts:
-    """The decision on each reading (the state's own, else `decide`'s) and explanations."""
+def decided(batch: BatchScores, ts_ms: I64Array, threshold: float) -> BatchVerdicts:
+    """The decision on each reading (the state's own, else `decide`'s) and explanations;
+    without a decision layer, each flagged reading is an excursion of its own."""
     flags = batch.decided
     if flags is None:
         flags = ~batch.warming_up & (batch.scores > threshold)
     explanations = {i: batch.explain(i) for i in np.flatnonzero(flags).tolist()}
+    inside = flags if batch.anomalous is None else batch.anomalous
+    starts = batch.event_starts
+    if starts is None:
+        starts = [
+            int(t) if f else None for t, f in zip(ts_ms.tolist(), flags.tolist(), strict=True)
+        ]
     return BatchVerdicts(
-        batch.scores.tolist(), flags.tolist(), batch.warming_up.tolist(), explanations
+        batch.scores.tolist(),
+        flags.tolist(),
+        batch.warming_up.tolist(),
+        explanations,
+        inside.tolist(),
+        starts,
     )
 
 
@@ -134,13 +151,16 @@ def sequential(
     state: DetectorState, ts_ms: Sequence[int], values: _Values, threshold: float
 ) -> BatchVerdicts:
     """`update`, `decide` and `explain` one reading at a time (the reference path)."""
-    result = BatchVerdicts([], [], [], {})
+    result = BatchVerdicts([], [], [], {}, [], [])
     for i, (ts, value) in enumerate(zip(ts_ms, values, strict=True)):
         scored = state.update(ts, value)
         flag = decide(scored, threshold)
         result.scores.append(scored.score)
         result.flags.append(flag)
         result.warming_up.append(scored.warming_up)
+        result.anomalous.append(flag if scored.anomalous is None else scored.anomalous)
+        start = scored.event_start
+        result.event_starts.append(ts if flag and start is None else start)
         if flag:
             result.explanations[i] = state.explain()
     return result

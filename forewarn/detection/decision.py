@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forewarn.detection.base import BoolArray, F64Array, I64Array
+from forewarn.detection.likelihood import decades_score
 
 RELEASE_SHARE = 0.5  # the gate re-arms below this share of the threshold ...
 QUIET_ROWS = 12  # ... held for this many readings (an hour at 5-minute sampling)
@@ -101,6 +102,7 @@ def calm_runs(calm: BoolArray, carry: int) -> I64Array:
 
 EXCURSION_LEVELS = 20  # gates on a geometric grid of tail decades ...
 EXCURSION_DECADES = (1.0, 60.0)  # ... from one in ten to one in 10^60
+EXCURSION_ROWS = 48  # calm readings after which a level re-arms
 REPEAT_SHARE = 0.5  # a reading that crosses no armed gate keeps this share of its score
 
 
@@ -165,3 +167,11 @@ class ExcursionScore:
             if not (low.armed or high.armed) and low.calm_rows > high.calm_rows:
                 return False
         return True
+
+
+def excursion_score(quiet_rows: int = EXCURSION_ROWS) -> ExcursionScore | None:
+    """Gates on a geometric grid of likelihood decades (None when `quiet_rows` is 0)."""
+    if quiet_rows <= 0:
+        return None
+    decades = np.geomspace(*EXCURSION_DECADES, EXCURSION_LEVELS)
+    return ExcursionScore(tuple(decades_score(float(d)) for d in decades), quiet_rows)

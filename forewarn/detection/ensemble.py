@@ -1,13 +1,11 @@
 """The default detector: anomaly likelihoods of robust feature surprises and of seasonal
-prediction errors, a range check, and a decision layer that reports one excursion once.
+prediction errors, and a range check.
 
-Three layers (STYLE §8): (1) each member detector turns a reading into a raw score; (2) the
-likelihood layer turns raw scores into how unusual the recent ones are against their own
-history, and a reading that leaves the range seen so far by more than `range_tolerance` of
-its width scores 1 whatever the models say; (3) `EventGate` decides which readings to report.
-The score the state returns is calibrated by `ExcursionScore`: a reading keeps its full
-score only where it starts an excursion at some level, so any threshold on the score, like
-the gate, fires about once per excursion.
+Two of the three layers (STYLE §8): (1) each member detector turns a reading into a raw
+score; (2) the likelihood layer turns raw scores into how unusual the recent ones are
+against their own history, and a reading that leaves the range seen so far by more than
+`range_tolerance` of its width scores 1 whatever the models say. The third, which readings
+open an event, is `detection.events` (see `detection.tracked`).
 """
 
 from __future__ import annotations
@@ -18,14 +16,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
+from forewarn.detection.base import Arrays, Deviation, Explanation, F64Array, I64Array, Scored
 from forewarn.detection.batch import BatchScores, BatchScoring
-from forewarn.detection.decision import (
-    EXCURSION_DECADES,
-    EXCURSION_LEVELS,
-    EventGate,
-    ExcursionScore,
-)
 from forewarn.detection.features import as_columns
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.known_range import Exit, KnownRange
@@ -34,7 +26,8 @@ from forewarn.detection.params import get_params, known_params
 
 RANGE_SCORE = 1.0  # score of a reading outside the known range (see known_range) ...
 RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
-EXCURSION_ROWS = 48  # an excursion's later readings are damped until this many calm ones
+RELEASE_SHARE = 0.5  # normal readings' likelihoods stay far below the threshold: an
+# excursion has calmed down once they are below this share of it
 
 
 class LikelihoodEnsemble:
@@ -49,9 +42,6 @@ class LikelihoodEnsemble:
         A reading further than this share of the known range beyond it scores 1.
     short_rows, long_rows, decades
         As for :class:`AnomalyLikelihood`; `decades` sets the shipped threshold.
-    excursion_rows : int
-        Calm readings after which a level of the excursion score re-arms (0: the state
-        returns the uncalibrated score).
     seed : int
         Passed to the members.
     metrics : sequence of str
@@ -64,22 +54,20 @@ class LikelihoodEnsemble:
     >>> values = 25 + np.random.default_rng(0).normal(0, 0.2, 3000)
     >>> detector = LikelihoodEnsemble(metrics=["temperature"]).fit(ts, values)
     >>> state = detector.prime(ts, values)
-    >>> [state.update((3000 + i) * 60_000, 25.1).is_anomaly for i in range(2)]
+    >>> [state.update((3000 + i) * 60_000, 25.1).score > detector.threshold_ for i in range(2)]
     [False, False]
-    >>> state.update(3002 * 60_000, 30.0).is_anomaly
-    True
+    >>> state.update(3002 * 60_000, 30.0).score
+    1.0
     >>> state.explain().summary.startswith("temperature 30 is outside its known range")
     True
-    >>> state.update(3003 * 60_000, 30.0).is_anomaly  # the same excursion: reported once
-    False
 
     It fails on faults that stay inside the known range and move too slowly for the
-    one-day features (a drift over weeks), and it reports a fault that never ends once
-    (its score, too, stays damped while the excursion lasts).
+    one-day features (a drift over weeks).
     """
 
     algorithm: ClassVar[str] = "ensemble"
     threshold_: float
+    release_: float
     members_: list[AnomalyLikelihood]
     low_: F64Array
     high_: F64Array
@@ -92,13 +80,11 @@ class LikelihoodEnsemble:
         short_rows: int = 3,
         long_rows: int = 2_000,
         decades: float = 7.0,
-        excursion_rows: int = EXCURSION_ROWS,
         seed: int = 0,
         metrics: Sequence[str] = ("value",),
     ) -> None:
         """Store the parameters; nothing is learned until fit."""
         self.members = tuple(members)
-        self.excursion_rows = excursion_rows
         self.range_tolerance = range_tolerance
         self.short_rows = short_rows
         self.long_rows = long_rows
@@ -116,6 +102,7 @@ class LikelihoodEnsemble:
         columns = as_columns(values)
         self.low_, self.high_ = columns.min(axis=0), columns.max(axis=0)
         self.threshold_ = decades_score(self.decades)
+        self.release_ = RELEASE_SHARE * self.threshold_
         return self
 
     def prime(self, ts_ms: I64Array, values: F64Array) -> EnsembleState:
@@ -150,6 +137,7 @@ class LikelihoodEnsemble:
         detector.low_ = np.asarray(arrays["low"], dtype=np.float64)
         detector.high_ = np.asarray(arrays["high"], dtype=np.float64)
         detector.threshold_ = decades_score(detector.decades)
+        detector.release_ = RELEASE_SHARE * detector.threshold_
         return detector
 
     def _member(self, name: str) -> AnomalyLikelihood:
@@ -167,14 +155,6 @@ class LikelihoodEnsemble:
             raise NotFittedError("LikelihoodEnsemble is warming up: call fit() first")
 
 
-def excursion_score(quiet_rows: int) -> ExcursionScore | None:
-    """Gates on a geometric grid of likelihood decades (None when `quiet_rows` is 0)."""
-    if quiet_rows <= 0:
-        return None
-    decades = np.geomspace(*EXCURSION_DECADES, EXCURSION_LEVELS)
-    return ExcursionScore(tuple(decades_score(float(d)) for d in decades), quiet_rows)
-
-
 class EnsembleState(BatchScoring):
     """Member likelihoods, the range check and the event gate, one reading at a time."""
 
@@ -188,14 +168,12 @@ class EnsembleState(BatchScoring):
         """Start from primed member states, the known range and the history length."""
         self._members = members
         self._range = KnownRange(detector.metrics, *known_range, detector.range_tolerance)
-        self._gate = EventGate(detector.threshold_)
-        self._excursion = excursion_score(detector.excursion_rows)
         self._exits: list[Exit] = []
         self._best = 0
         self._seen = seen
 
     def update(self, ts_ms: int, value: float | Sequence[float]) -> Scored:
-        """Score a reading, check its range, decide, then learn it."""
+        """Score a reading and check its range, then learn it."""
         scored = [member.update(ts_ms, value) for member in self._members]
         scores = [s.score for s in scored]
         self._best = int(np.argmax(scores)) if len(scores) > 1 else 0
@@ -206,11 +184,7 @@ class EnsembleState(BatchScoring):
         self._exits = exits if self._seen > RANGE_MIN_ROWS else []
         if self._exits:
             score = RANGE_SCORE
-        warming_up = scored[0].warming_up
-        is_anomaly = self._gate.decide(score, warming_up)
-        if self._excursion is not None:
-            score = self._excursion.update(score)
-        return Scored(score, warming_up, is_anomaly)
+        return Scored(score, scored[0].warming_up)
 
     @property
     def width(self) -> int:
@@ -218,8 +192,7 @@ class EnsembleState(BatchScoring):
         return self._range.width
 
     def score_batch(self, ts_ms: I64Array, values: F64Array) -> BatchScores:
-        """As `update` on each reading in turn: members and range check batched, the gates
-        jumping from one event to the next."""
+        """As `update` on each reading in turn: members and range check batched."""
         members = [member.score_batch(ts_ms, values) for member in self._members]
         scores = np.stack([m.scores for m in members])
         best = np.argmax(scores, axis=0)
@@ -228,15 +201,10 @@ class EnsembleState(BatchScoring):
         exits = {i: e for i, e in self._range.check_many(values).items() if e}
         exits = {i: e for i, e in exits.items() if seen[i] > RANGE_MIN_ROWS}
         score[list(exits)] = RANGE_SCORE
-        warming_up = members[0].warming_up
-        flags = np.zeros(len(score), dtype=bool)
-        flags[~warming_up] = self._gate.decide_many(score[~warming_up])
-        if self._excursion is not None:
-            score = self._excursion.update_many(score)
         self._seen, self._best = int(seen[-1]), int(best[-1])
         self._exits = exits.get(len(score) - 1, [])
         explain = partial(_explain_at, members, best, exits)
-        return BatchScores(score, warming_up, explain, flags)
+        return BatchScores(score, members[0].warming_up, explain)
 
     def explain(self) -> Explanation:
         """The range exit, if any, then the most anomalous member's explanation."""
@@ -250,7 +218,11 @@ def with_exits(base: Explanation, exits: list[Exit]) -> Explanation:
     metric, x, lo, hi = exits[0]
     text = f"{metric} {x:.4g} is outside its known range {lo:.4g} to {hi:.4g}"
     metrics = tuple(dict.fromkeys([m for m, *_ in exits] + list(base.metrics)))
-    return Explanation(f"{text}; {base.summary}", base.deviations, metrics)
+    outside = tuple(
+        Deviation("range", v, high if v > high else low, max(high - low, 0.0), m)
+        for m, v, low, high in exits
+    )
+    return Explanation(f"{text}; {base.summary}", outside + base.deviations, metrics)
 
 
 def _explain_at(

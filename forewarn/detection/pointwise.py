@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 
 from forewarn.detection.base import (
     Arrays,
-    BatchVerdicts,
     Deviation,
     Explanation,
     F64Array,
     I64Array,
     Scored,
 )
+from forewarn.detection.batch import BatchScores, BatchScoring
 from forewarn.detection.isolation_forest import IsolationForestDetector, NotFittedError
 from forewarn.detection.params import get_params, known_params
 
@@ -133,7 +134,7 @@ class PointwiseForest:
             raise NotFittedError("PointwiseForest is warming up: call fit() first")
 
 
-class PointwiseState:
+class PointwiseState(BatchScoring):
     """Scores each reading alone; keeps only the last one, for its explanation."""
 
     def __init__(self, detector: PointwiseForest) -> None:
@@ -148,26 +149,28 @@ class PointwiseState:
             return Scored(self._forest.score_one(float(value)))
         return Scored(self._forest.score_one(value))
 
-    def update_batch(
-        self, ts_ms: Sequence[int], values: Sequence[float | Sequence[float]], threshold: float
-    ) -> tuple[list[float], list[bool], dict[int, Explanation]]:
-        """Score many readings at once: a point-wise model has no state to advance."""
-        scores = self._forest.score_many(np.asarray(values, dtype=np.float64))
-        flags = scores > threshold  # decide(): never warming up, no decision layer of its own
-        explanations = {}
-        for i in np.flatnonzero(flags).tolist():
-            self._last = values[i]
-            explanations[i] = self.explain()
-        if len(values):
-            self._last = values[-1]
-        return scores.tolist(), flags.tolist(), explanations
+    @property
+    def width(self) -> int:
+        """Values per reading."""
+        return len(self._detector.metrics)
 
-    def verdict_batch(
-        self, ts_ms: Sequence[int], values: Sequence[float | Sequence[float]], threshold: float
-    ) -> BatchVerdicts:
-        """Like `update_batch`; a point-wise model never warms up."""
-        scores, flags, explanations = self.update_batch(ts_ms, values, threshold)
-        return BatchVerdicts(scores, flags, [False] * len(scores), explanations)
+    def score_batch(self, ts_ms: I64Array, values: F64Array) -> BatchScores:
+        """Score many readings at once: a point-wise model has no state to advance."""
+        scores = self._forest.score_many(values if self.width > 1 else values[:, 0])
+        self._last = self._as_given(values[-1])
+        return BatchScores(
+            scores, np.zeros(len(scores), dtype=bool), partial(self._explain_row, values)
+        )
+
+    def _explain_row(self, values: F64Array, i: int) -> Explanation:
+        last, self._last = self._last, self._as_given(values[i])
+        try:
+            return self.explain()
+        finally:
+            self._last = last
+
+    def _as_given(self, row: F64Array) -> float | list[float]:
+        return row.tolist() if self.width > 1 else float(row[0])
 
     def explain(self) -> Explanation:
         """Which metric lies farthest from its learned median, in robust sigmas."""

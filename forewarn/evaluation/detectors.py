@@ -9,6 +9,7 @@ from typing import Any
 
 from forewarn.detection.base import DetectorState, decide
 from forewarn.detection.registry import build_detector
+from forewarn.detection.tracked import tracked
 from forewarn.evaluation.nab import FloatArray, IntArray
 from forewarn.evaluation.replay import FitFn
 
@@ -33,7 +34,7 @@ def fit_algorithm(
     """Fit `name` with `params` on history and return its primed state."""
     built = build_detector(name, params, seed=seed)
     detector = built.detector.fit(ts, values)
-    return DetectorReplayer(detector.prime(ts, values), detector.threshold_, built.params)
+    return DetectorReplayer(tracked(detector, ts, values), detector.threshold_, built.params)
 
 
 def fit_function(name: str, **params: Any) -> FitFn:

@@ -2,12 +2,13 @@
 challenger is promoted only if it is not worse on any check of `CHECKS`.
 
 Both states are primed on the same history (the challenger's training readings), then
-score the held-out readings one at a time with their shipped decision, exactly as live
-scoring would. Ground truth is what operators said: confirmed incidents (true-positive
-windows) must still be found, readings marked false positive must not be reported again,
-and no more readings may be reported outside confirmed incidents. Those alarms are compared
-as readings, not as events: a champion that stays in alarm over a whole day of a new normal
-level is one event but clearly worse than a challenger with two stray reports. The events
+score the held-out readings one at a time with their shipped decision layer, exactly as
+live scoring would; a reading counts as reported while it is `anomalous` (in alarm).
+Ground truth is what operators said: confirmed incidents (true-positive windows) must still
+be found, readings marked false positive must not be reported again, and no more readings
+may be reported outside confirmed incidents. Those alarms are compared as readings, not as
+events: a champion that stays in alarm over a whole day of a new normal level is one event
+but clearly worse than a challenger with two stray reports. The events
 (`evaluation.events`) are kept in the figures.
 """
 
@@ -18,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from forewarn.detection.base import BatchState, Detector, F64Array, I64Array, decide
+from forewarn.detection.base import Detector, F64Array, I64Array
+from forewarn.detection.tracked import tracked
 from forewarn.evaluation.events import false_events
 
 MIN_HOLDOUT_ROWS = 10
@@ -51,12 +53,11 @@ class Backtest:
 def decisions(
     detector: Detector, threshold: float, history: Readings, held: Readings
 ) -> list[bool]:
-    """The shipped decision on each held-out reading, primed on `history`."""
-    state = detector.prime(history.ts, history.values)
+    """Whether each held-out reading is in alarm (`anomalous`, the state an operator sees
+    while an excursion lasts), primed on `history`."""
+    state = tracked(detector, history.ts, history.values, threshold)
     stamps, values = held.ts.tolist(), held.values.tolist()
-    if isinstance(state, BatchState) and held.values.ndim == 1:
-        return list(state.update_batch(stamps, values, threshold)[1])
-    return [decide(state.update(t, v), threshold) for t, v in zip(stamps, values, strict=True)]
+    return state.verdict_batch(stamps, values, threshold).anomalous
 
 
 def backtest(

@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from forewarn.detection.base import BatchState, Detector, DetectorState, F64Array, I64Array
+from forewarn.detection.tracked import tracked
 from forewarn.scoring.registry import ActiveModel
 from forewarn.telemetry.query import latest_before_each, read_aligned
 
@@ -116,7 +117,7 @@ def _rebuild(session: Session, model: ActiveModel, detector: Detector, ts_ms: in
     if len(replay_ts) > REPLAY_LIMIT_ROWS:
         primed_until, replay_ts, replay_values = ts_ms - 1, replay_ts[:0], replay_values[:0]
     hist_ts, hist_values = _read(session, model, primed_until - window, primed_until)
-    state = detector.prime(hist_ts, hist_values)
+    state = tracked(detector, hist_ts, hist_values, model.threshold)
     _replay(state, replay_ts.tolist(), replay_values.tolist(), model.threshold)
     return state
 

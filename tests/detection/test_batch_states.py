@@ -1,8 +1,9 @@
 """Batch scoring gives exactly what one reading at a time gives (`update`, `decide`, `explain`).
 
-Every registered detector's state is compared on a simulated series with faults, gaps, a
-repeated timestamp, flat runs and jittered sampling: the same score bits, decisions, warm-up
-flags and explanations, whatever the batch sizes and wherever the batches start, and the
+Every registered detector's state, with the event tracker deciding on it as the pipeline
+scores, is compared on a simulated series with faults, gaps, a repeated timestamp, flat runs
+and jittered sampling: the same score bits, decisions, event state, warm-up flags and
+explanations, whatever the batch sizes and wherever the batches start, and the
 same state afterwards, down to the bits of every float it keeps.
 """
 
@@ -20,14 +21,14 @@ import pytest
 
 from forewarn.detection.base import BatchVerdicts, Detector, VerdictBatchState, decide
 from forewarn.detection.batch import EXACT_TS, BatchScoring, prepared
-from forewarn.detection.decision import EventGate, ExcursionScore
-from forewarn.detection.ensemble import excursion_score
+from forewarn.detection.decision import EventGate, ExcursionScore, excursion_score
 from forewarn.detection.feature_batch import sliding_extreme
 from forewarn.detection.feature_state import FeatureState
 from forewarn.detection.features import FeatureLayout
 from forewarn.detection.known_range import KnownRange
 from forewarn.detection.pca_spc import PcaSpc
 from forewarn.detection.registry import ALGORITHMS
+from forewarn.detection.tracked import tracked
 from forewarn.sim import HUMIDITY, TEMPERATURE, generate, inject
 
 pytestmark = pytest.mark.slow  # every test replays a long series through each algorithm
@@ -98,19 +99,21 @@ def state(name: str, k: int = 1, primed: int = N_TRAIN) -> VerdictBatchState:
     """A state primed on the last `primed` training readings."""
     ts, values = series(k)
     history = slice(N_TRAIN - primed, N_TRAIN)
-    made = fitted(name, k).prime(np.array(ts[history]), np.array(values[history]))
+    made = tracked(fitted(name, k), np.array(ts[history]), np.array(values[history]))
     assert isinstance(made, VerdictBatchState)
     return made
 
 
 def one_at_a_time(s: Any, ts: Sequence[int], values: Sequence[Any], threshold: float) -> Any:
     """The reference: `update`, `decide` and `explain` on each reading in turn."""
-    out = BatchVerdicts([], [], [], {})
+    out = BatchVerdicts([], [], [], {}, [], [])
     for i, (t, v) in enumerate(zip(ts, values, strict=True)):
         scored = s.update(t, v)
         out.scores.append(scored.score)
         out.flags.append(decide(scored, threshold))
         out.warming_up.append(scored.warming_up)
+        out.anomalous.append(scored.anomalous)
+        out.event_starts.append(scored.event_start)
         if out.flags[-1]:
             out.explanations[i] = s.explain()
     return out
@@ -119,7 +122,7 @@ def one_at_a_time(s: Any, ts: Sequence[int], values: Sequence[Any], threshold: f
 def run(s: Any, chunks: Plan, ts: list[int], values: list[Any], threshold: float) -> Any:
     """Score in chunks, each in one batch (vectorised whatever its size) or one reading at
     a time."""
-    out, at = BatchVerdicts([], [], [], {}), 0
+    out, at = BatchVerdicts([], [], [], {}, [], []), 0
     small = {"min_batch": 1} if isinstance(s, BatchScoring) else {}
     for how, size in chunks:
         part = (ts[at : at + size], values[at : at + size], threshold)
@@ -127,6 +130,8 @@ def run(s: Any, chunks: Plan, ts: list[int], values: list[Any], threshold: float
         out.scores.extend(got.scores)
         out.flags.extend(got.flags)
         out.warming_up.extend(got.warming_up)
+        out.anomalous.extend(got.anomalous)
+        out.event_starts.extend(got.event_starts)
         out.explanations.update({at + i: e for i, e in got.explanations.items()})
         at += size
     assert at == len(ts)
@@ -146,6 +151,8 @@ def bits(x: Any) -> Any:
         return ("array", x.dtype.str, x.shape, x.tobytes())
     if isinstance(x, list | tuple | deque):
         return (type(x).__name__, [bits(v) for v in x])
+    if isinstance(x, set):
+        return ("set", sorted(repr(v) for v in x))
     if isinstance(x, dict):
         return {k: bits(v) for k, v in x.items()}
     if isinstance(x, FeatureState) and x._ring_array is not None:
@@ -173,6 +180,7 @@ def check(name: str, chunks: Plan, k: int = 1, primed: int = N_TRAIN) -> BatchVe
     got = run(s, chunks, ts[N_TRAIN:], values[N_TRAIN:], fitted(name, k).threshold_)
     assert bits(got.scores) == bits(want.scores)
     assert (got.flags, got.warming_up) == (want.flags, want.warming_up)
+    assert (got.anomalous, got.event_starts) == (want.anomalous, want.event_starts)
     assert got.explanations == want.explanations
     assert bits(s) == want_state
     return want
@@ -206,7 +214,9 @@ def test_several_metrics_per_reading_are_batched_exactly(name: str) -> None:
 def outcome(s: Any, ts: list[int], values: list[Any], batched: bool) -> Any:
     """What scoring returns or raises, and the state it leaves."""
     try:
-        got = s.verdict_batch(ts, values, 0.5) if batched else one_at_a_time(s, ts, values, 0.5)
+        # At the state's own threshold, which `verdict_batch` would otherwise retarget
+        limit = s._tracker.threshold
+        got = s.verdict_batch(ts, values, limit) if batched else one_at_a_time(s, ts, values, limit)
         result: Any = (bits(got.scores), got.flags, got.explanations)
     except Exception as err:  # the error itself is what is compared
         result = (type(err), str(err))

@@ -19,6 +19,7 @@ from forewarn.detection.base import decide
 from forewarn.detection.feature_state import FeatureRows
 from forewarn.detection.features import FeatureLayout, batch_features, std_floors
 from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm
+from forewarn.detection.tracked import tracked
 from forewarn.evaluation.events import file_events, summarise
 from forewarn.evaluation.nab import file_layout
 from forewarn.sim import TEMPERATURE, generate, inject
@@ -54,7 +55,7 @@ def event_f1(name: str, kind: str, seed: int) -> tuple[float, int, int]:
     ts, values, windows = faulty_series(kind, seed)
     detector = algorithm(name).create(metrics=["temperature"])
     detector.fit(ts[:TRAIN_ROWS], values[:TRAIN_ROWS])
-    state = detector.prime(ts[:TRAIN_ROWS], values[:TRAIN_ROWS])
+    state = tracked(detector, ts[:TRAIN_ROWS], values[:TRAIN_ROWS])
     decisions = np.zeros(len(ts), dtype=bool)
     for i in range(TRAIN_ROWS, len(ts)):
         decisions[i] = decide(state.update(int(ts[i]), float(values[i])), detector.threshold_)
