@@ -126,6 +126,7 @@ class AnomalyDetection(Base):
         Index("ix_anomalies_series_ts", "device_id", "metric_name", "ts"),
         Index("ix_anomalies_ts", "ts"),
         Index("ix_anomalies_model", "model_id"),
+        Index("ix_anomalies_event", "event_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -141,6 +142,8 @@ class AnomalyDetection(Base):
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # {"summary": str, "metrics": [...], "deviations": [...]}; NULL on rows from before 0002.
     explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The excursion this reading opened (see detection.events); NULL on rows from before 0007.
+    event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
 
 class HealthFinding(Base):

@@ -198,16 +198,25 @@ class PredictResponse(BaseModel):
                     "threshold": 0.677,
                     "model_id": "9b1f0c2e-4d3a-4b8e-8f1a-6c2d9e7b5a41",
                     "model_version": 3,
+                    "anomalous": True,
+                    "event_id": "0f6f1d52-8d0e-5b4c-9a51-3f3c2d7e6a10",
                 }
             ]
         },
     )
 
-    is_anomaly: bool
-    anomaly_score: float
+    is_anomaly: bool = Field(description="The reading opens a new event to report.")
+    anomaly_score: float = Field(description="The model's own score, never lowered.")
     threshold: float
     model_id: uuid.UUID
     model_version: int
+    anomalous: bool = Field(
+        default=False,
+        description="The reading lies inside an excursion (true while it lasts, with hysteresis).",
+    )
+    event_id: uuid.UUID | None = Field(
+        default=None, description="The excursion the reading belongs to (null outside one)."
+    )
     warming_up: bool = Field(
         default=False, description="The model has too little recent history to judge yet."
     )
@@ -280,6 +289,10 @@ class SeriesPrediction(BaseModel):
     threshold: float
     anomaly_scores: list[float]
     is_anomaly: list[bool]
+    anomalous: list[bool] = Field(default_factory=list, description="Per value: in an excursion.")
+    event_ids: list[uuid.UUID | None] = Field(
+        default_factory=list, description="Per value: the excursion it belongs to, or null."
+    )
     explanations: list[dict[str, Any] | None] = Field(
         default_factory=list, description="Per value: why it is anomalous, or null."
     )
@@ -301,6 +314,8 @@ class BatchPredictResponse(BaseModel):
                             "threshold": 0.677,
                             "anomaly_scores": [0.49, 0.51, 0.736],
                             "is_anomaly": [False, False, True],
+                            "anomalous": [False, False, True],
+                            "event_ids": [None, None, "0f6f1d52-8d0e-5b4c-9a51-3f3c2d7e6a10"],
                         }
                     ],
                     "count": 3,
@@ -348,6 +363,11 @@ class AnomalyPublic(BaseModel):
     ts: datetime
     detected_at: datetime
     explanation: dict[str, Any] | None = None
+    event_id: uuid.UUID | None = Field(
+        default=None, description="The event (excursion) this reading opened."
+    )
+    is_anomaly: bool = Field(default=True, description="A stored anomaly opened an event.")
+    anomalous: bool = Field(default=True, description="A stored anomaly is inside its event.")
 
 
 class AnomalyPage(BaseModel):

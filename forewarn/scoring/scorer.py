@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from forewarn.db.models import AnomalyDetection
 from forewarn.db.types import utcnow
 from forewarn.detection.base import DetectorState, VerdictBatchState, decide
+from forewarn.detection.events import event_id
 from forewarn.scoring.registry import ActiveModel, ModelRegistry
 from forewarn.scoring.series_state import Previous, SeriesStates
 from forewarn.scoring.usage import UsageTracker
@@ -32,13 +33,19 @@ def now_ms() -> int:
 
 
 class Verdict(NamedTuple):
-    """The outcome for one reading (a tuple: a batch makes 100,000 of them)."""
+    """The outcome for one reading (a tuple: a batch makes 100,000 of them).
+
+    `is_anomaly`: the reading opens an event to report; `anomalous`: it lies inside an
+    excursion; `event_id`: that excursion's stable id (see `detection.events`).
+    """
 
     ts: int
     score: float
     is_anomaly: bool
     warming_up: bool
     explanation: dict[str, Any] | None
+    anomalous: bool = False
+    event_id: str | None = None
 
 
 class Work(NamedTuple):
@@ -119,7 +126,7 @@ class Scorer:
                     results.append(([], (0.0, 0, 0)))
                     continue
                 started = time.perf_counter()
-                verdicts = _verdicts(state, w.readings, w.model.threshold)
+                verdicts = _verdicts(state, w.readings, w.model.threshold, str(w.model.id))
                 seconds += time.perf_counter() - started
                 results.append((verdicts, (seconds, w.readings[0][0], w.readings[-1][0])))
         for w, (state, _) in zip(work, positioned, strict=True):
@@ -146,27 +153,38 @@ class Scorer:
 
 
 def _verdicts(
-    state: DetectorState, readings: Sequence[tuple[int, Value]], threshold: float
+    state: DetectorState, readings: Sequence[tuple[int, Value]], threshold: float, scope: str
 ) -> list[Verdict]:
-    """Verdicts in reading order; states that can, score the whole batch at once."""
-    if len(readings) > 1 and isinstance(state, VerdictBatchState):
+    """Verdicts in reading order; states that can, score the whole batch at once. Events
+    are named within `scope` (the model)."""
+    if isinstance(state, VerdictBatchState):
         stamps = [ts for ts, _ in readings]
         batch = state.verdict_batch(stamps, [value for _, value in readings], threshold)
         why = {i: e.as_dict() for i, e in batch.explanations.items()}
+        columns = zip(
+            stamps, batch.scores, batch.flags, batch.warming_up, batch.anomalous,
+            batch.event_starts, strict=True,
+        )  # fmt: skip
         return [
-            Verdict(ts, score, flag, warming, why.get(i))
-            for i, (ts, score, flag, warming) in enumerate(
-                zip(stamps, batch.scores, batch.flags, batch.warming_up, strict=True)
-            )
+            Verdict(ts, score, flag, warming, why.get(i), inside, _event(scope, start))
+            for i, (ts, score, flag, warming, inside, start) in enumerate(columns)
         ]
-    return [_verdict(state, ts, value, threshold) for ts, value in readings]
+    return [_verdict(state, ts, value, threshold, scope) for ts, value in readings]
 
 
-def _verdict(state: DetectorState, ts: int, value: Value, threshold: float) -> Verdict:
+def _verdict(state: DetectorState, ts: int, value: Value, threshold: float, scope: str) -> Verdict:
     scored = state.update(ts, value)
     flagged = decide(scored, threshold)
     explanation = state.explain().as_dict() if flagged else None
-    return Verdict(ts, scored.score, flagged, scored.warming_up, explanation)
+    inside = flagged if scored.anomalous is None else scored.anomalous
+    start = ts if flagged and scored.event_start is None else scored.event_start
+    return Verdict(
+        ts, scored.score, flagged, scored.warming_up, explanation, inside, _event(scope, start)
+    )
+
+
+def _event(scope: str, start: int | None) -> str | None:
+    return None if start is None else event_id(scope, start)
 
 
 def _store_anomalies(
@@ -191,7 +209,7 @@ def _store_anomalies(
 
 _ANOMALY_COLUMNS = (
     "id", "model_id", "device_id", "metric_name", "value", "anomaly_score", "threshold", "ts",
-    "detected_at", "explanation",
+    "detected_at", "event_id", "explanation",
 )  # fmt: skip
 
 
@@ -224,6 +242,7 @@ def _anomaly_row(
         "threshold": model.threshold,
         "ts": verdict.ts,
         "detected_at": at,
+        "event_id": None if verdict.event_id is None else uuid.UUID(verdict.event_id),
         "explanation": verdict.explanation,
     }
 

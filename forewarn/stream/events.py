@@ -38,17 +38,22 @@ class AnomalyEvent:
     ts: int  # epoch milliseconds of the reading
     detected_at: datetime
     explanation: dict[str, Any] | None = None
+    event_id: uuid.UUID | None = None  # the excursion this reading opened
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AnomalyEvent:
         """The event of an `anomaly_detections` row as scoring inserts it."""
-        return cls(**{field.name: row[field.name] for field in fields(cls)})
+        return cls(**{field.name: row[field.name] for field in fields(cls) if field.name in row})
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form: the fields of GET /ml/anomalies, plus `"type": "anomaly"`."""
+        """JSON-ready form: the fields of GET /ml/anomalies, plus `"type": "anomaly"`. A
+        stored anomaly is a reading that opened an event: `is_anomaly` and `anomalous`."""
         return {
             "type": "anomaly",
             "id": str(self.id),
+            "event_id": None if self.event_id is None else str(self.event_id),
+            "is_anomaly": True,
+            "anomalous": True,
             "model_id": str(self.model_id),
             "device_id": str(self.device_id),
             "metric_name": self.metric_name,
@@ -84,6 +89,7 @@ class AnomalyEvent:
             ts=(_parse_utc(data["ts"]) - _EPOCH) // _MS,
             detected_at=_parse_utc(data["detected_at"]),
             explanation=explanation,
+            event_id=None if data.get("event_id") is None else uuid.UUID(data["event_id"]),
         )
 
 

@@ -92,8 +92,11 @@ def test_predict_returns_the_verdict(
         "model_version",
         "warming_up",
         "explanation",
+        "anomalous",
+        "event_id",
     }
     assert verdict["is_anomaly"] is True and verdict["warming_up"] is False
+    assert verdict["anomalous"] is True and verdict["event_id"] is not None
     assert "temperature 45 is" in verdict["explanation"]["summary"]
     assert model["threshold"] == verdict["threshold"] < verdict["anomaly_score"] <= 1
     assert verdict["model_id"] == model["id"] and verdict["model_version"] == 1
@@ -101,7 +104,11 @@ def test_predict_returns_the_verdict(
     normal = predict(client, admin, device, NORMAL).json()
     assert normal["is_anomaly"] is False and normal["explanation"] is None
     assert 0 <= normal["anomaly_score"] <= normal["threshold"]
-    assert predict(client, admin, device, 45).json() == verdict  # an integer is a number
+    again = predict(client, admin, device, 45).json()  # an integer is a number
+    assert again["anomaly_score"] == verdict["anomaly_score"]  # the score is never lowered
+    # ... but right after the first, the same excursion goes on: in alarm, not a new event
+    assert (again["anomalous"], again["is_anomaly"]) == (True, False)
+    assert again["event_id"] == verdict["event_id"]
 
 
 @pytest.mark.slow
@@ -180,7 +187,8 @@ def test_every_prediction_updates_usage(
         == 200
     )
     after = get_model(client, admin, model["id"])
-    assert after["prediction_count"] == 6 and after["anomaly_count"] == 3
+    # The second HOT in a row continues the excursion the first opened: one more event.
+    assert after["prediction_count"] == 6 and after["anomaly_count"] == 2
     assert datetime.fromisoformat(after["last_used_at"]) >= seen[2]
 
 

@@ -80,8 +80,10 @@ def predict_in_order(
 
 
 def without_model(verdicts: list[JSON]) -> list[JSON]:
-    """Verdicts without the model id (twin devices have twin models with their own ids)."""
-    return [{k: v for k, v in verdict.items() if k != "model_id"} for verdict in verdicts]
+    """Verdicts without the model id (twin devices have twin models with their own ids) and
+    the event id, which is named within the model."""
+    own = ("model_id", "event_id")
+    return [{k: v for k, v in verdict.items() if k not in own} for verdict in verdicts]
 
 
 def flagged(verdicts: list[JSON]) -> list[int]:

@@ -58,10 +58,15 @@ def close_of(ws: WebSocketTestSession) -> WebSocketDisconnect:
 
 
 def hot(
-    client: TestClient, headers: dict[str, str], device: str, metric: str = "temperature"
+    client: TestClient,
+    headers: dict[str, str],
+    device: str,
+    metric: str = "temperature",
+    value: float = HOT,
 ) -> JSON:
-    """Predict a clearly anomalous value and return the verdict (checked to be an anomaly)."""
-    response = predict(client, headers, device, HOT, metric)
+    """Predict a clearly anomalous value and return the verdict (checked to open an event:
+    a later one on the same series must leave the excursion's range, e.g. hotter still)."""
+    response = predict(client, headers, device, value, metric)
     assert response.status_code == 200, response.text
     verdict: JSON = response.json()
     assert verdict["is_anomaly"] is True, verdict

@@ -140,7 +140,8 @@ def test_a_broker_outage_neither_blocks_scoring_nor_loses_queued_anomalies(
             with subscriber(url, topic, client_id=watcher):
                 pass  # leaves a persistent session that queues messages while it is away
         wait_until(lambda: not runtime.anomalies.sinks[0].ready.is_set(), what="disconnect")
-        verdicts = [hot(client, admin, device) for _ in range(3)]  # the broker is down
+        # The broker is down; each reading hotter than the last opens an event of its own.
+        verdicts = [hot(client, admin, device, value=HOT + 20.0 * i) for i in range(3)]
         with (
             server(mosquitto_command(port, folder), port),
             subscriber(url, topic, watcher) as inbox,

@@ -32,7 +32,7 @@ from tests.factories import (
     trained_model,
 )
 from tests.stream.events import event
-from tests.stream.helpers import confirmed, hot, receive, token_of, ws_url
+from tests.stream.helpers import HOT, confirmed, hot, receive, token_of, ws_url
 from tests.support import free_port, redis_command, server, service_url, wait_until
 
 
@@ -82,8 +82,8 @@ def test_each_process_clients_see_each_anomaly_once(
         # Each anomaly is scored after both clients received the previous one, so a
         # duplicate (an echo through Redis) would arrive before the next anomaly.
         seen_one, seen_two = [], []
-        for process in (one, two, one):
-            hot(process.client, admin, device)
+        for hotter, process in enumerate((one, two, one)):
+            hot(process.client, admin, device, value=HOT + 20.0 * hotter)
             seen_one.append(receive(ws_one)["id"])
             seen_two.append(receive(ws_two)["id"])
     stored = [row["id"] for row in anomalies(one.client, admin, device_id=device)["data"]]
@@ -100,10 +100,10 @@ def test_the_active_model_comes_from_redis_and_retraining_invalidates_it(
     device = register_device(one.client, admin)
     trained_model(one.client, admin, device, normal_readings(200), **FOREST)
     assert hot(two.client, admin, device)["model_version"] == 1  # cached in Redis now
-    hot(one.client, admin, device)
+    hot(one.client, admin, device, value=HOT + 20.0)
     assert trained_model(one.client, admin, device, training_end=T0, **FOREST)["version"] == 2
     # Without the invalidation reaching Redis, the second process would still find version 1.
-    assert hot(two.client, admin, device)["model_version"] == 2
+    assert hot(two.client, admin, device, value=HOT + 40.0)["model_version"] == 2
 
 
 @pytest.mark.slow

@@ -46,6 +46,7 @@ def anomalies(
             ts=ms_to_datetime(r.ts),
             detected_at=r.detected_at,
             explanation=r.explanation,
+            event_id=r.event_id,
         )
         for r in rows
     ]

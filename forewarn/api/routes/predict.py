@@ -50,6 +50,8 @@ def _response(out: SeriesOut, verdict: Verdict) -> PredictResponse:
         model_version=out.model.version,
         warming_up=verdict.warming_up,
         explanation=verdict.explanation,
+        anomalous=verdict.anomalous,
+        event_id=verdict.event_id,
     )
 
 
@@ -114,6 +116,8 @@ def _score_series(
             threshold=o.model.threshold,
             anomaly_scores=[v.score for v in o.verdicts],
             is_anomaly=[v.is_anomaly for v in o.verdicts],
+            anomalous=[v.anomalous for v in o.verdicts],
+            event_ids=[v.event_id for v in o.verdicts],
             explanations=[v.explanation for v in o.verdicts],
         )
         for s, o in zip(series, outs, strict=True)
@@ -140,7 +144,7 @@ def _score_items(items: list[PredictRequest], session: SessionDep, runtime: Runt
             results[i] = {
                 "is_anomaly": v.is_anomaly, "anomaly_score": v.score, "threshold": threshold,
                 "model_id": model_id, "model_version": version, "warming_up": v.warming_up,
-                "explanation": v.explanation,
+                "explanation": v.explanation, "anomalous": v.anomalous, "event_id": v.event_id,
             }  # fmt: skip
     flagged = sum(v.is_anomaly for o in outs for v in o.verdicts)
     body: _ItemsBody = {
@@ -158,6 +162,8 @@ class _ItemResult(TypedDict):
     model_version: int
     warming_up: bool
     explanation: dict[str, Any] | None
+    anomalous: bool
+    event_id: str | None
 
 
 class _ItemsBody(TypedDict):
