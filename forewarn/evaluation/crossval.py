@@ -96,13 +96,27 @@ def best_choice(
     return best
 
 
-def _held_out(
-    layouts: Sequence[FileLayout], hits: Sequence[BoolArray], profile: Profile
+def choice_decisions(
+    scores: ScoresByConfig, choice: Choice, files: Sequence[int]
+) -> dict[int, BoolArray]:
+    """The detections of `files` under a choice, by file index."""
+    return {i: detections_at(scores[choice.config][i], choice.threshold) for i in files}
+
+
+def score_choice(
+    layouts: Sequence[FileLayout],
+    scores: ScoresByConfig,
+    choice: Choice,
+    files: Sequence[int],
+    profile: Profile = STANDARD,
 ) -> tuple[float, float | None]:
-    """Raw and normalised score of some files; normalised is None when they hold no window."""
-    raw = sum(file_score(layout, h, profile) for layout, h in zip(layouts, hits, strict=True))
+    """Raw and normalised score of `files` under a choice; normalised is None when they hold
+    no window (the score is then only the false positives' cost)."""
+    hits = list(choice_decisions(scores, choice, files).values())
+    chosen = _subset(layouts, files)
+    raw = sum(file_score(layout, h, profile) for layout, h in zip(chosen, hits, strict=True))
     try:
-        return raw, score_decisions(layouts, hits, (profile,))[0].score
+        return raw, score_decisions(chosen, hits, (profile,))[0].score
     except EvaluationError:
         return raw, None
 
@@ -113,14 +127,13 @@ def _fold(
     layouts: Sequence[FileLayout],
     scores: ScoresByConfig,
     profile: Profile,
-) -> tuple[Fold, dict[int, BoolArray]]:
-    """Choose on every other category, then score this one; also its files' decisions."""
+) -> Fold:
+    """Choose on every other category, then score this one."""
     held = tuple(i for i, c in enumerate(categories) if c == category)
     train = [i for i, c in enumerate(categories) if c != category]
     choice = best_choice(layouts, scores, train, profile)
-    hits = {i: detections_at(scores[choice.config][i], choice.threshold) for i in held}
-    raw, score = _held_out(_subset(layouts, held), list(hits.values()), profile)
-    return Fold(category, held, choice, raw, score), hits
+    raw, score = score_choice(layouts, scores, choice, held, profile)
+    return Fold(category, held, choice, raw, score)
 
 
 def leave_one_category_out(
@@ -135,10 +148,9 @@ def leave_one_category_out(
     names = list(dict.fromkeys(categories))
     if len(names) < 2:
         raise InvalidInputError(("categories",), "need at least two categories to hold one out")
-    folds, decisions = [], {}
-    for name in names:
-        fold, hits = _fold(name, categories, layouts, scores, profile)
-        folds.append(fold)
-        decisions.update(hits)
-    pooled = score_decisions(layouts, [decisions[i] for i in range(len(layouts))], (profile,))
-    return CrossValidation(profile.name, tuple(folds), pooled[0])
+    folds = tuple(_fold(name, categories, layouts, scores, profile) for name in names)
+    hits: dict[int, BoolArray] = {}
+    for fold in folds:
+        hits |= choice_decisions(scores, fold.choice, fold.files)
+    pooled = score_decisions(layouts, [hits[i] for i in range(len(layouts))], (profile,))
+    return CrossValidation(profile.name, folds, pooled[0])

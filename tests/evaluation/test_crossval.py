@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from forewarn.errors import InvalidInputError
-from forewarn.evaluation.crossval import best_choice, leave_one_category_out
+from forewarn.evaluation.crossval import Choice, best_choice, leave_one_category_out, score_choice
 from forewarn.evaluation.nab import (
     PROFILES,
     FileLayout,
@@ -90,6 +90,14 @@ def test_a_category_without_windows_has_a_raw_cost_and_no_normalised_score() -> 
     quiet = leave_one_category_out(categories, layouts, scores).folds[0]
     assert quiet.score is None
     assert quiet.raw == pytest.approx(-0.22)
+
+
+def test_score_choice_scores_the_given_files_with_the_given_configuration() -> None:
+    layouts = [layout() for _ in CATEGORIES]
+    scores = {"hit": [peaks(410) for _ in layouts], "late": [peaks(440) for _ in layouts]}
+    raw, score = score_choice(layouts, scores, Choice("late", 1.0, 0.0), [2, 3])
+    expected = score_decisions(layouts[2:4], [s >= 1.0 for s in scores["late"][2:4]])[0]
+    assert (raw, score) == (pytest.approx(expected.raw), pytest.approx(expected.score))
 
 
 def test_a_never_firing_choice_scores_zero() -> None:
