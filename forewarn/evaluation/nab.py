@@ -13,9 +13,12 @@ Exact formulas (rows are 0-based; ``p = min(floor(0.15 * N), 750)``; ``sigma(y) 
   ``A_tp`` as the definition asks. The last row earns ``~ A_tp * 2.5 / w``, still > 0. Later
   detections in the same window add nothing. A window without a detection adds ``-A_fn``.
 - Detection at ``i`` outside every window, after window ``[s, e]`` (the latest one ending
-  before ``i``): adds ``A_fp * sigma((i - e)/w)``. Here ``y > 0`` so ``sigma`` is in
-  ``(-1, 0)``: ~0 just after the window, tending to ``-1`` (the full ``-A_fp``) far away.
-  With no earlier window it adds ``-A_fp``. Every such detection counts.
+  before ``i``): adds ``A_fp * sigma((i - e)/(w - 1))``. The ``w - 1`` is NAB's sweeper's
+  (its position past a window divides by the window's width less one), not ``w``. Here
+  ``y > 0`` so ``sigma`` is in ``(-1, 0)``: ~0 just after the window, tending to ``-1`` (the
+  full ``-A_fp``) far away. After a one-row window (``w - 1 = 0``, where NAB would divide by
+  zero) it adds the full ``-A_fp``, the formula's limit. With no earlier window it adds
+  ``-A_fp``. Every such detection counts.
 - Corpus: raw = sum over files; ``null`` = raw of never firing (``-A_fn`` per window),
   ``perfect`` = raw of firing only at the first scorable row of each window (``+A_tp`` per
   window); score = ``100 * (raw - null) / (perfect - null)``, so it is <= 100, never-fire = 0.
@@ -74,6 +77,18 @@ def scaled_sigmoid(y: npt.ArrayLike) -> FloatArray:
 SIGMA_MAX = float(scaled_sigmoid(-1.0))  # sigma at the first row of any window
 
 
+def past_window(distance: FloatArray, width: int) -> FloatArray:
+    """NAB's relative position of rows ``distance`` rows after a window of ``width`` rows.
+
+    NAB's sweeper divides by ``width - 1``: the row just after a 50-row window sits at 1/49.
+    A one-row window makes that a division by zero; every row after it is then infinitely
+    far (full false-positive cost), the limit of the formula.
+    """
+    if width <= 1:
+        return np.full(len(distance), np.inf)
+    return np.asarray(distance / (width - 1), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class FileLayout:
     """A file's rows as the scorer sees them; profile-independent, built once per file."""
@@ -118,7 +133,9 @@ def file_layout(ts_ms: IntArray, windows_ms: Sequence[tuple[int, int]]) -> FileL
         width = end - start + 1
         tp[start : end + 1] = scaled_sigmoid(-(end - index[start : end + 1] + 1) / width)
         in_window[start : end + 1] = True
-        fp[end + 1 : next_start] = scaled_sigmoid((index[end + 1 : next_start] - end) / width)
+        fp[end + 1 : next_start] = scaled_sigmoid(
+            past_window(index[end + 1 : next_start] - end, width)
+        )
     probation = probationary_rows(n_rows)
     fp[in_window] = 0.0
     fp[:probation] = 0.0

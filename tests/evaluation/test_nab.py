@@ -124,8 +124,25 @@ def test_false_positive_just_after_a_window_costs_less_than_a_far_one() -> None:
     layout = layout_of()
     near, far = (file_score(layout, hits(row), STANDARD) + 1.0 for row in (452, 900))
     assert near < 0.0 and far < near
-    assert near == pytest.approx(0.11 * sigma(3 / 50))
-    assert far == pytest.approx(0.11 * sigma(451 / 50))
+    assert near == pytest.approx(0.11 * sigma(3 / 49))  # NAB divides by w - 1 = 49
+    assert far == pytest.approx(0.11 * sigma(451 / 49))
+
+
+def test_false_positive_position_divides_by_the_width_less_one() -> None:
+    # NAB's sweeper: a detection at row i after a window whose last row is e and whose width
+    # is w rows sits at y = |e - i| / (w - 1). Window rows 400..409: w = 10, e = 409.
+    # Detection at 412: y = 3 / 9 = 1/3, sigma(1/3) = 2 / (1 + e^(5/3)) - 1
+    #   = 2 / (1 + 5.294490) - 1 = -0.682262, so the standard cost is 0.11 * -0.682262
+    #   = -0.0750488. Dividing by w instead would give y = 0.3 and -0.0698664.
+    layout = layout_of(((400, 409),))
+    cost = file_score(layout, hits(412), STANDARD) + 1.0  # + 1: the missed window
+    assert cost == pytest.approx(-0.0750488, abs=1e-7)
+
+
+def test_false_positive_after_a_one_row_window_costs_the_full_weight() -> None:
+    # w - 1 = 0: NAB's position is a division by zero; its limit is infinitely far.
+    layout = layout_of(((400, 400),))
+    assert file_score(layout, hits(401), STANDARD) + 1.0 == pytest.approx(-0.11)
 
 
 def test_false_positive_before_any_window_costs_the_full_weight() -> None:
