@@ -81,7 +81,8 @@ def test_evaluate_prints_tables_and_writes_outputs(
     assert summary["events"]["shipped"]["windows"] == 4
     for name, (_, n) in FILES.items():
         lines = (out / name).read_text().splitlines()
-        assert lines[0] == "timestamp,value,anomaly_score,is_anomaly" and len(lines) == n + 1
+        header = "timestamp,value,anomaly_score,is_anomaly,anomalous,event_id,label"
+        assert lines[0] == header and len(lines) == n + 1
         assert (out / "plots" / name).with_suffix(".png").is_file()
     assert not (tmp_path / "forewarn-evaluation").exists()
 
