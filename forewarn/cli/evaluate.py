@@ -45,7 +45,7 @@ _OPTIONS = {
     "train_rows": "--train-rows",
     "train_until": "--train-until",
 }
-_NO_NAB = "NAB scores not shown: NAB needs one metric per file and its own probation ({why})."
+_NO_NAB = "NAB not shown ({why}): NAB needs one metric and its own probation."
 
 
 def _fail(err: Exception) -> NoReturn:
@@ -53,7 +53,7 @@ def _fail(err: Exception) -> NoReturn:
     text = str(err)
     if isinstance(err, InvalidInputError) and err.loc and str(err.loc[0]) in _OPTIONS:
         text = f"{_OPTIONS[str(err.loc[0])]}: {err.message}"
-    err_console.print(f"[red]{escape(text)}[/red]")
+    err_console.print(f"[red]{escape(text)}[/red]", soft_wrap=True)  # paths stay whole
     raise typer.Exit(1) from err
 
 
@@ -212,8 +212,8 @@ def files_table(report: BacktestReport) -> Table:
 def _no_nab_reason(corpus: Sequence[LabelledSeries]) -> str:
     """Why NAB does not apply to this corpus, in a few words."""
     if any(len(s.metrics) > 1 for s in corpus):
-        return "multi-column files"
-    return "training set by option"
+        return "multi-column input"
+    return "custom training rows"
 
 
 def _train_until(text: str | None) -> int | None:
