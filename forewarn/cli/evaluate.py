@@ -1,4 +1,5 @@
-"""`forewarn evaluate`: backtest detectors on labelled series the way NAB scores them."""
+"""`forewarn evaluate`: backtest detectors on labelled series (NAB files or a device's
+multi-sensor CSVs) and report NAB, event-level and point-wise scores."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from forewarn.cli.common import console, err_console
 from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
 from forewarn.errors import ForewarnError, InvalidInputError
 from forewarn.evaluation.backtest import BacktestReport, check_algorithm, run_backtest, scored_rows
-from forewarn.evaluation.corpus import LabelledSeries, load_corpus
+from forewarn.evaluation.corpus import LabelledSeries, load_corpus, with_training
 from forewarn.evaluation.events import summarise
 from forewarn.evaluation.nab import PROFILES, ProfileScore
 from forewarn.evaluation.outputs import write_results, write_summary
 from forewarn.evaluation.plots import plot_path, plot_series
+from forewarn.evaluation.pointwise import PointwiseMetrics
+from forewarn.evaluation.series_csv import parse_timestamp_ms
 
 DEFAULT_PLOTS_DIR = Path("forewarn-evaluation")
 _SHORT = {"reward_low_FP_rate": "low FP", "reward_low_FN_rate": "low FN"}
@@ -36,7 +39,13 @@ _VALID = ", ".join(spec.name for spec in ALGORITHMS)
 
 
 # The option of each argument of `run_backtest` a refusal can be about.
-_OPTIONS = {"algorithm": "--algorithm", "workers": "--workers"}
+_OPTIONS = {
+    "algorithm": "--algorithm",
+    "workers": "--workers",
+    "train_rows": "--train-rows",
+    "train_until": "--train-until",
+}
+_NO_NAB = "NAB not shown ({why}): NAB needs one metric and its own probation."
 
 
 def _fail(err: Exception) -> NoReturn:
@@ -44,7 +53,7 @@ def _fail(err: Exception) -> NoReturn:
     text = str(err)
     if isinstance(err, InvalidInputError) and err.loc and str(err.loc[0]) in _OPTIONS:
         text = f"{_OPTIONS[str(err.loc[0])]}: {err.message}"
-    err_console.print(f"[red]{escape(text)}[/red]")
+    err_console.print(f"[red]{escape(text)}[/red]", soft_wrap=True)  # paths stay whole
     raise typer.Exit(1) from err
 
 
@@ -101,11 +110,18 @@ def _num(value: float, spec: str = ".3f") -> str:
     return "-" if math.isnan(value) else format(value, spec)
 
 
+def _duration(ms: float) -> str:
+    """A duration in the unit that reads best: seconds, minutes or hours."""
+    if ms < 120_000:
+        return f"{ms / 1000:.0f} s"
+    return f"{ms / 60_000:.0f} min" if ms < 7_200_000 else f"{ms / 3_600_000:.1f} h"
+
+
 def _delay(ms: float, rows: float | None = None) -> str:
-    """A median delay in hours (and rows), or "-" when nothing was detected."""
+    """A median delay (and in rows), or "-" when nothing was detected."""
     if math.isnan(ms):
         return "-"
-    return f"{ms / 3_600_000:.1f} h" + ("" if rows is None else f"\n{rows:g} rows")
+    return _duration(ms) + ("" if rows is None else f"\n{rows:g} rows")
 
 
 def _table(title: str) -> Table:
@@ -145,27 +161,101 @@ def events_table(reports: Sequence[BacktestReport]) -> Table:
     return table
 
 
+def _rates(m: PointwiseMetrics) -> tuple[str, str, str]:
+    """F1, false-alarm and missed-alarm rates of point-wise counts."""
+    return _num(m.f1), _num(m.false_alarm_rate, ".1f"), _num(m.missed_alarm_rate, ".1f")
+
+
+def pointwise_table(reports: Sequence[BacktestReport]) -> Table:
+    """One row per algorithm: point-wise figures on `anomalous`, every file's rows pooled."""
+    table = _table("Rows (anomalous), every scored row of every file pooled")
+    for column in ("rows", "precision", "recall", "F1", "FAR %", "MAR %"):
+        table.add_column(column, justify="right")
+    for report in reports:
+        m = report.evaluation.pointwise
+        f1, far, mar = _rates(m)
+        table.add_row(
+            report.algorithm, f"{m.rows:,}", _num(m.precision), _num(m.recall), f1, far, mar
+        )
+    return table
+
+
 def files_table(report: BacktestReport) -> Table:
-    """Per file: windows, detected, false events, delay (shipped decisions)."""
-    table = Table(title=f"{report.algorithm}: per file, at the shipped decisions")
-    table.add_column("file", overflow="fold")
-    for column in ("rows", "windows", "detected", "false\nevents", "median\ndelay"):
+    """Per file: events on is_anomaly (windows, detected, false events, delay) and the
+    point-wise F1, FAR and MAR on anomalous."""
+    table = Table(
+        title=f"{report.algorithm}: per file, at the shipped decisions",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        title_justify="left",
+    )
+    table.add_column("file", overflow="fold", min_width=14)
+    columns = ("rows", "train", "win-\ndows", "found", "false\nevents", "median\ndelay")
+    for column in (*columns, "F1", "FAR\n%", "MAR\n%"):
         table.add_column(column, justify="right", no_wrap=True)
     for figures in report.series:
         events = summarise([figures.events])
         table.add_row(
             figures.series.name,
             f"{len(figures.series.ts_ms):,}",
+            f"{figures.replay.probation:,}",
             str(events.n_windows),
             str(events.n_detected),
             str(events.n_false_events),
             _delay(events.median_delay_ms),
+            *_rates(figures.pointwise),
         )
     return table
 
 
+def _no_nab_reason(corpus: Sequence[LabelledSeries]) -> str:
+    """Why NAB does not apply to this corpus, in a few words."""
+    if any(len(s.metrics) > 1 for s in corpus):
+        return "multi-column input"
+    return "custom training rows"
+
+
+def _train_until(text: str | None) -> int | None:
+    """Epoch ms of --train-until, or an error naming the option."""
+    if text is None:
+        return None
+    try:
+        return parse_timestamp_ms(text)
+    except ValueError as err:
+        raise InvalidInputError(
+            ("train_until",), f"{text!r} is not a timestamp (e.g. 2020-03-09 10:40:00)"
+        ) from err
+
+
+def _load(
+    path: Path, labels: Path, train_rows: int | None, train_until: str | None
+) -> list[LabelledSeries]:
+    """The labelled files with their training history."""
+    if train_rows is not None and train_until is not None:
+        raise InvalidInputError(("train_rows",), "give --train-rows or --train-until, not both")
+    until = _train_until(train_until)
+    corpus = load_corpus(path, labels)
+    return with_training(corpus, train_rows=train_rows, train_until_ms=until)
+
+
+def _print(reports: Sequence[BacktestReport], corpus: Sequence[LabelledSeries]) -> None:
+    """The per-file tables, then NAB (where defined), events and point-wise figures."""
+    for report in reports:
+        console.print(files_table(report))
+    if all(r.evaluation.has_nab for r in reports):
+        console.print(scores_table(reports))
+    else:
+        console.print(_NO_NAB.format(why=_no_nab_reason(corpus)))
+    console.print(events_table(reports))
+    console.print(pointwise_table(reports))
+
+
 def evaluate(
-    path: Annotated[Path, typer.Argument(help="A `timestamp,value` CSV or a NAB data directory")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A CSV (timestamp + one column per metric) or a directory of them"),
+    ],
     labels: Annotated[Path, typer.Option(help="Anomaly windows JSON (NAB combined_windows.json)")],
     algorithm: Annotated[
         list[str] | None,
@@ -179,13 +269,21 @@ def evaluate(
     ] = None,
     plots: Annotated[bool, typer.Option(help="Write a PNG per series")] = True,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Replay in N processes")] = 1,
+    train_rows: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="N", help="Fit on each file's first N rows, score the rest"),
+    ] = None,
+    train_until: Annotated[
+        str | None,
+        typer.Option(metavar="TS", help="Fit on each file's rows up to TS (UTC), score the rest"),
+    ] = None,
 ) -> None:
-    """Replay labelled series without look-ahead and report NAB and event-level scores."""
+    """Replay labelled series without look-ahead; report NAB, event and point-wise scores."""
     names = algorithm or [DEFAULT_ALGORITHM]
     try:
         for name in names:
             check_algorithm(name, {})
-        corpus = load_corpus(path, labels)
+        corpus = _load(path, labels, train_rows, train_until)
         reports = [_backtest(corpus, name, workers) for name in dict.fromkeys(names)]
         root = output or DEFAULT_PLOTS_DIR
         for report in reports:
@@ -193,7 +291,4 @@ def evaluate(
             _write(report, where, output is not None, plots)
     except (ForewarnError, OSError) as err:
         _fail(err)
-    for report in reports:
-        console.print(files_table(report))
-    console.print(scores_table(reports))
-    console.print(events_table(reports))
+    _print(reports, corpus)

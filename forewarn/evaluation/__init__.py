@@ -1,4 +1,5 @@
-"""Benchmark evaluation: NAB corpus loading, scoring, event metrics and a no-look-ahead replay."""
+"""Benchmark evaluation: labelled files (NAB or multi-sensor), NAB, event and point-wise
+scoring, and a no-look-ahead replay."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from forewarn.evaluation.corpus import (
     load_profiles,
     load_series,
     load_windows,
+    scoring_layout,
+    with_training,
 )
 from forewarn.evaluation.events import EventMetrics, FileEvents, WindowEvent, file_events, summarise
 from forewarn.evaluation.nab import (
@@ -23,15 +26,18 @@ from forewarn.evaluation.nab import (
     score_at_threshold,
     score_decisions,
 )
+from forewarn.evaluation.pointwise import PointwiseMetrics, pointwise
 from forewarn.evaluation.replay import (
     CorpusEvaluation,
     FitFn,
     Replayer,
     ReplayResult,
+    Verdict,
     evaluate_corpus,
     evaluate_replays,
     replay_series,
 )
+from forewarn.evaluation.series_csv import SeriesTable, read_series_csv
 
 __all__ = [
     "PROFILES",
@@ -42,10 +48,13 @@ __all__ = [
     "FileLayout",
     "FitFn",
     "LabelledSeries",
+    "PointwiseMetrics",
     "Profile",
     "ProfileScore",
     "ReplayResult",
     "Replayer",
+    "SeriesTable",
+    "Verdict",
     "WindowEvent",
     "evaluate_corpus",
     "evaluate_replays",
@@ -57,9 +66,13 @@ __all__ = [
     "load_series",
     "load_windows",
     "optimise_threshold",
+    "pointwise",
     "probationary_rows",
+    "read_series_csv",
     "replay_series",
     "score_at_threshold",
     "score_decisions",
+    "scoring_layout",
     "summarise",
+    "with_training",
 ]

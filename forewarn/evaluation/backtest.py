@@ -7,18 +7,16 @@ with event-level metrics.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from forewarn.detection.registry import DEFAULT_ALGORITHM
-from forewarn.detection.schedule import RETRAIN_EVERY_ROWS, RETRAIN_WINDOW_ROWS
 from forewarn.errors import InvalidInputError
-from forewarn.evaluation.corpus import LabelledSeries
+from forewarn.evaluation.corpus import LabelledSeries, scoring_layout
 from forewarn.evaluation.detectors import fit_function
 from forewarn.evaluation.events import EventMetrics, FileEvents, WindowEvent, file_events, summarise
 from forewarn.evaluation.nab import (
@@ -26,33 +24,23 @@ from forewarn.evaluation.nab import (
     PROBATION_SHARE,
     PROFILES,
     EvaluationError,
-    FloatArray,
-    IntArray,
     Profile,
     ProfileScore,
-    file_layout,
-    probationary_rows,
     score_decisions,
 )
-from forewarn.evaluation.replay import (
-    CorpusEvaluation,
-    FitFn,
-    Replayer,
-    ReplayResult,
-    evaluate_replays,
-    replay_series,
-)
+from forewarn.evaluation.pointwise import PointwiseMetrics, pointwise
+from forewarn.evaluation.replay import CorpusEvaluation, ReplayResult, evaluate_replays
+from forewarn.evaluation.runner import Algorithm, ProgressFn, Retraining, replay_all, scored_rows
 
-ProgressFn = Callable[[str, int], None]  # (series name, rows just scored)
-_TICK_ROWS = 500  # report progress in chunks: a callback per row would cost more than scoring
-
-
-@dataclass(frozen=True)
-class Retraining:
-    """When a replay refits the detector, and on how many of the latest rows."""
-
-    every_rows: int | None = RETRAIN_EVERY_ROWS
-    window_rows: int | None = RETRAIN_WINDOW_ROWS
+__all__ = [
+    "BacktestReport",
+    "Retraining",
+    "SeriesFigures",
+    "check_algorithm",
+    "report_to_dict",
+    "run_backtest",
+    "scored_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -61,8 +49,9 @@ class SeriesFigures:
 
     series: LabelledSeries
     replay: ReplayResult
-    events: FileEvents
-    nab_shipped: tuple[ProfileScore, ...]  # empty when the file has no scorable window
+    events: FileEvents  # on is_anomaly
+    nab_shipped: tuple[ProfileScore, ...]  # empty when NAB is undefined for the file
+    pointwise: PointwiseMetrics  # on anomalous
 
     @property
     def detected(self) -> int:
@@ -81,93 +70,22 @@ class BacktestReport:
     series: tuple[SeriesFigures, ...]
 
 
-def scored_rows(corpus: Sequence[LabelledSeries]) -> int:
-    """Rows a replay will score (the progress total): all rows after each probation."""
-    return sum(len(s.ts_ms) - probationary_rows(len(s.ts_ms)) for s in corpus)
-
-
 def check_algorithm(name: str, params: Mapping[str, Any]) -> None:
     """Refuse an unknown algorithm, at ("algorithm",), or parameters its constructor does
     not take, at ("parameters", ...)."""
     fit_function(name, **params)
 
 
-@dataclass
-class _Counting:
-    """A fit whose replayer reports its scored rows in chunks; for one series at a time."""
-
-    fit: FitFn
-    name: str
-    progress: ProgressFn
-    inner: Replayer | None = None
-    pending: int = 0
-
-    def __call__(self, ts: IntArray, values: FloatArray) -> _Counting:
-        """Fit the wrapped detector; each refit replaces the previous replayer."""
-        self.inner = self.fit(ts, values)
-        return self
-
-    def update(self, ts: int, value: float) -> tuple[float, bool]:
-        """Score through the wrapped replayer, counting the row."""
-        assert self.inner is not None, "update before fit"
-        self.pending += 1
-        if self.pending >= _TICK_ROWS:
-            self.flush()
-        return self.inner.update(ts, value)
-
-    def flush(self) -> None:
-        """Report the rows not reported yet."""
-        if self.pending:
-            self.progress(self.name, self.pending)
-            self.pending = 0
-
-
-def _replay(series: LabelledSeries, fit: FitFn, retraining: Retraining) -> ReplayResult:
-    """Replay one series on the retraining schedule."""
-    every, window = retraining.every_rows, retraining.window_rows
-    return replay_series(series, fit, retrain_every_rows=every, retrain_window_rows=window)
-
-
-def _replay_serial(
-    corpus: Sequence[LabelledSeries], fit: FitFn, retraining: Retraining, progress: ProgressFn
-) -> list[ReplayResult]:
-    """Replay one series after the other, reporting rows as they are scored."""
-    replays = []
-    for series in corpus:
-        counting = _Counting(fit, series.name, progress)
-        replays.append(_replay(series, counting, retraining))
-        counting.flush()
-    return replays
-
-
-def _replay_pool(
-    corpus: Sequence[LabelledSeries],
-    fit: FitFn,
-    retraining: Retraining,
-    progress: ProgressFn,
-    workers: int,
-) -> list[ReplayResult]:
-    """Replay in worker processes, reporting each series when it is done."""
-    run = partial(_replay, fit=fit, retraining=retraining)
-    results: dict[int, ReplayResult] = {}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run, series): k for k, series in enumerate(corpus)}
-        for future in as_completed(futures):
-            k = futures[future]
-            results[k] = future.result()
-            progress(corpus[k].name, scored_rows([corpus[k]]))
-    return [results[k] for k in range(len(corpus))]
-
-
 def _figures(series: LabelledSeries, replay: ReplayResult) -> SeriesFigures:
-    """Per-file events and NAB scores of the shipped decisions."""
-    layout = file_layout(series.ts_ms, series.windows_ms)
+    """Per-file events, NAB scores and point-wise figures of the shipped decisions."""
+    layout = scoring_layout(series)
     events = file_events(series.name, series.ts_ms, layout, replay.is_anomaly)
-    try:
-        nab = score_decisions([layout], [replay.is_anomaly], PROFILES)
-    except EvaluationError:
-        nab = ()  # no scorable window: a per-file NAB score is undefined
-    return SeriesFigures(series, replay, events, nab)
+    nab: tuple[ProfileScore, ...] = ()
+    # Without a scorable window a per-file NAB score is undefined: it stays empty.
+    with contextlib.suppress(EvaluationError):
+        if series.nab_scorable:
+            nab = score_decisions([layout], [replay.is_anomaly], PROFILES)
+    return SeriesFigures(series, replay, events, nab, pointwise(replay.anomalous, layout))
 
 
 def run_backtest(
@@ -185,13 +103,10 @@ def run_backtest(
     check_algorithm(algorithm_name, params)
     if workers < 1:
         raise InvalidInputError(("workers",), f"workers must be >= 1, got {workers}")
-    fit, notify = fit_function(algorithm_name, **params), progress or (lambda _name, _rows: None)
+    notify = progress or (lambda _name, _rows: None)
     started = time.perf_counter()
     try:
-        if workers == 1 or len(corpus) < 2:
-            replays = _replay_serial(corpus, fit, retraining, notify)
-        else:
-            replays = _replay_pool(corpus, fit, retraining, notify, workers)
+        replays = replay_all(corpus, Algorithm(algorithm_name, params), retraining, notify, workers)
     except (TypeError, ValueError) as err:  # a detector refusing its parameters
         raise InvalidInputError(("parameters",), f"{algorithm_name} failed: {err}") from err
     wall = time.perf_counter() - started
@@ -234,6 +149,21 @@ def _events(m: EventMetrics) -> dict[str, Any]:
     }
 
 
+def _pointwise(m: PointwiseMetrics) -> dict[str, Any]:
+    """Point-wise counts and figures (rates in %)."""
+    return {
+        "tp": m.tp,
+        "fp": m.fp,
+        "fn": m.fn,
+        "tn": m.tn,
+        "precision": _num(m.precision),
+        "recall": _num(m.recall),
+        "f1": _num(m.f1),
+        "false_alarm_rate": _num(m.false_alarm_rate),
+        "missed_alarm_rate": _num(m.missed_alarm_rate),
+    }
+
+
 def _window(series: LabelledSeries, w: WindowEvent) -> dict[str, Any]:
     """One scorable window and its first shipped detection."""
     return {
@@ -252,15 +182,34 @@ def _series(f: SeriesFigures) -> dict[str, Any]:
     return {
         "name": f.series.name,
         "category": f.series.category,
+        "metrics": list(f.series.metrics),
         "rows": len(f.series.ts_ms),
         "probation": f.replay.probation,
         "fits": f.replay.n_fits,
         "rows_per_second": _num(f.replay.rows_per_second),
         "detections": int(f.replay.is_anomaly.sum()),
+        "anomalous_rows": int(f.replay.anomalous.sum()),
         "nab_shipped": {p.profile: p.score for p in f.nab_shipped} or None,
         "events": _events(summarise([f.events])),
+        "pointwise": _pointwise(f.pointwise),
         "windows": [_window(f.series, w) for w in f.events.windows],
     }
+
+
+def _nab(ev: CorpusEvaluation) -> dict[str, Any] | None:
+    """Every profile's scores, or None where NAB is undefined (see `nab_scorable`)."""
+    if not ev.has_nab:
+        return None
+    return {
+        p.name: _profile(p, o, s) for p, o, s in zip(PROFILES, ev.optimal, ev.shipped, strict=True)
+    }
+
+
+def _events_optimal(ev: CorpusEvaluation) -> dict[str, Any] | None:
+    """Events at the standard profile's optimal threshold, or None without NAB."""
+    if ev.events_optimal is None or not ev.optimal:
+        return None
+    return {**_events(ev.events_optimal), "threshold": _num(ev.optimal[0].threshold)}
 
 
 def report_to_dict(report: BacktestReport) -> dict[str, Any]:
@@ -274,14 +223,9 @@ def report_to_dict(report: BacktestReport) -> dict[str, Any]:
             "window_rows": report.retraining.window_rows,
         },
         "probation": {"share": PROBATION_SHARE, "cap_rows": PROBATION_CAP},
-        "nab": {
-            p.name: _profile(p, o, s)
-            for p, o, s in zip(PROFILES, ev.optimal, ev.shipped, strict=True)
-        },
-        "events": {
-            "shipped": _events(ev.events_shipped),
-            "optimal": {**_events(ev.events_optimal), "threshold": _num(ev.optimal[0].threshold)},
-        },
+        "nab": _nab(ev),
+        "events": {"shipped": _events(ev.events_shipped), "optimal": _events_optimal(ev)},
+        "pointwise": _pointwise(ev.pointwise),
         "rows": sum(len(f.series.ts_ms) for f in report.series),
         "scored_rows": scored_rows([f.series for f in report.series]),
         "wall_seconds": ev.wall_seconds,

@@ -1,4 +1,8 @@
-"""One PNG per backtested series: values, label windows, probation and shipped detections."""
+"""One PNG per backtested series: values, label windows, training rows and shipped detections.
+
+A device's file (several metrics) is drawn as each metric's z-score on its training rows,
+so that metrics of different units share one axis.
+"""
 
 from __future__ import annotations
 
@@ -30,12 +34,28 @@ def plot_title(figures: SeriesFigures) -> str:
     """The file name and its per-file figures."""
     events = summarise([figures.events])
     nab = {p.profile: p.score for p in figures.nab_shipped}
-    score = f"{nab['standard']:.1f}" if "standard" in nab else "n/a"
+    rows = figures.pointwise
+    score = (
+        f"NAB standard (shipped) {nab['standard']:.1f}"
+        if "standard" in nab
+        else f"point-wise F1 {rows.f1:.2f}, FAR {rows.false_alarm_rate:.1f} %"
+    )
     return (
         f"{figures.series.name}\n{events.n_detected}/{events.n_windows} windows detected, "
         f"{events.n_false_events} false events, median delay "
-        f"{_delay_text(events.median_delay_ms)}, NAB standard (shipped) {score}"
+        f"{_delay_text(events.median_delay_ms)}, {score}"
     )
+
+
+def _shown(figures: SeriesFigures) -> FloatArray:
+    """The values to draw: as read for one metric, z-scores on the training rows for several."""
+    values = figures.series.values
+    if values.ndim == 1:
+        return values
+    train = values[: max(figures.replay.probation, 1)]
+    scale = train.std(axis=0)
+    z = (values - train.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    return np.asarray(z, dtype=np.float64)
 
 
 def _draw(ax: Axes, figures: SeriesFigures) -> None:
@@ -43,18 +63,23 @@ def _draw(ax: Axes, figures: SeriesFigures) -> None:
     from matplotlib import dates
 
     date2num = cast(Callable[[object], FloatArray], dates.date2num)  # untyped in matplotlib
-    series, replay = figures.series, figures.replay
+    series, replay, shown = figures.series, figures.replay, _shown(figures)
     when = series.ts_ms.astype("datetime64[ms]")
-    ax.plot(when, series.values, color="tab:blue", linewidth=0.7, label="value")
+    if shown.ndim == 1:
+        ax.plot(when, shown, color="tab:blue", linewidth=0.7, label=series.metrics[0])
+    else:
+        for k, metric in enumerate(series.metrics):
+            ax.plot(when, shown[:, k], linewidth=0.6, label=f"{metric} (z)")
     x = date2num(when)
     if replay.probation:
-        ax.axvspan(x[0], x[replay.probation - 1], color="0.85", zorder=0, label="probation")
+        ax.axvspan(x[0], x[replay.probation - 1], color="0.85", zorder=0, label="training")
     spans = date2num(np.array(series.windows_ms, dtype=np.int64).reshape(-1, 2).astype("M8[ms]"))
     for k, (start, end) in enumerate(spans.tolist()):
         label = "label window" if k == 0 else None
         ax.axvspan(start, end, color="tab:orange", alpha=0.3, zorder=0, label=label)
     hits = np.flatnonzero(replay.is_anomaly)
-    ax.plot(when[hits], series.values[hits], "o", color="red", markersize=3, label="detection")
+    marks = shown[hits] if shown.ndim == 1 else shown[hits].max(axis=1)
+    ax.plot(when[hits], marks, "o", color="red", markersize=3, label="detection")
     ax.set_xlim(x[0], x[-1])
     ax.legend(loc="upper left", fontsize="small")
 

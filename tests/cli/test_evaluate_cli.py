@@ -17,6 +17,15 @@ from forewarn.cli.main import app
 from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
 from forewarn.evaluation.backtest import run_backtest
 from forewarn.evaluation.corpus import load_corpus
+from tests.evaluation.helpers import (
+    METRICS,
+    ROWS,
+    TRAIN,
+    fault_window,
+    write_device_csv,
+    write_labels,
+)
+from tests.evaluation.helpers import T0 as RIG_T0
 
 pytestmark = pytest.mark.slow  # every test backtests series read from CSV files
 
@@ -74,6 +83,7 @@ def test_evaluate_prints_tables_and_writes_outputs(
     text = flat(result)
     for expected in ("NAB score", "Events at the shipped decisions", "precision", "rows/s"):
         assert expected in text
+    assert "Rows (anomalous)" in text and "NAB not shown" not in text
     assert "plant/pump.csv" in result.output.replace("\n", "").replace(" ", "")
     assert text.count(DEFAULT_ALGORITHM) >= 3  # per-file title, scores row, events row
     summary = json.loads((out / "summary.json").read_text())
@@ -81,7 +91,8 @@ def test_evaluate_prints_tables_and_writes_outputs(
     assert summary["events"]["shipped"]["windows"] == 4
     for name, (_, n) in FILES.items():
         lines = (out / name).read_text().splitlines()
-        assert lines[0] == "timestamp,value,anomaly_score,is_anomaly" and len(lines) == n + 1
+        header = "timestamp,value,anomaly_score,is_anomaly,anomalous,event_id,label"
+        assert lines[0] == header and len(lines) == n + 1
         assert (out / "plots" / name).with_suffix(".png").is_file()
     assert not (tmp_path / "forewarn-evaluation").exists()
 
@@ -153,3 +164,105 @@ def test_errors_are_one_red_line_and_exit_1(
     assert result.exit_code == 1
     assert message in flat(result)
     assert "Traceback" not in result.output
+
+
+def test_nab_files_with_custom_training_get_no_nab_scores(corpus: tuple[Path, Path]) -> None:
+    data, labels = corpus
+    result = run("evaluate", data, "--labels", labels, "--train-rows", "100", "--no-plots")
+    assert result.exit_code == 0, result.output
+    text = flat(result)
+    assert "NAB not shown (custom training rows)" in text and "Rows (anomalous)" in text
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """(data directory of two device CSVs, SKAB-style and plain, windows JSON)."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "rig"
+    write_device_csv(data / "valve" / "1.csv", 1, sep=";", ts_name="datetime")
+    write_device_csv(data / "valve" / "2.csv", 2)
+    windows = {"valve/1.csv": [fault_window()], "valve/2.csv": [fault_window()]}
+    return data, write_labels(tmp_path / "windows.json", windows)
+
+
+def test_device_files_report_points_and_events_not_nab(
+    rig: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, labels = rig
+    out = tmp_path / "out"
+    args = ("--train-rows", TRAIN, "--algorithm", "pca_spc", "--output", out, "--no-plots")
+    result = run("evaluate", data, "--labels", labels, *args)
+    assert result.exit_code == 0, result.output
+    text = flat(result)
+    assert "NAB not shown (multi-column input)" in text and "NAB score, 0..100" not in text
+    for expected in ("Events at the shipped decisions", "Rows (anomalous)", "FAR %", "MAR %"):
+        assert expected in text
+    assert "valve/1.csv" in text and f"{2 * (ROWS - TRAIN):,}" in text
+    header = (out / "valve" / "1.csv").read_text().splitlines()[0]
+    assert (
+        header
+        == "timestamp," + ",".join(METRICS) + ",anomaly_score,is_anomaly,anomalous,event_id,label"
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["nab"] is None and summary["pointwise"]["tp"] + summary["pointwise"]["fn"] == 120
+
+
+def test_train_until_sets_the_training_rows(rig: tuple[Path, Path], tmp_path: Path) -> None:
+    data, labels = rig
+    until = stamp(RIG_T0 + (TRAIN - 1) * 1000)
+    args = ("--train-until", until, "--algorithm", "pca_spc", "--output", tmp_path / "o")
+    result = run("evaluate", data / "valve" / "2.csv", "--labels", labels, *args, "--no-plots")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["series"][0]["probation"] == TRAIN
+
+
+def _break(data: Path, labels: Path, case: str) -> list[str]:
+    """Spoil the rig for one case; the extra arguments it needs."""
+    target = data / "valve" / "2.csv"
+    lines = target.read_text().splitlines()
+    if case == "non-numeric":
+        lines[5] = lines[5].rsplit(",", 1)[0] + ",high"
+    elif case == "nul":
+        lines[5] = lines[5].replace(",", ",\x00", 1)
+    elif case == "missing column":
+        lines[5] = lines[5].rsplit(",", 1)[0]
+    elif case == "duplicate column":
+        lines[0] = "timestamp,flow,flow,current"
+    elif case == "not time-ordered":
+        lines[5], lines[6] = lines[6], lines[5]
+    elif case == "too few rows":
+        lines = lines[:8]
+    elif case == "unlabelled":
+        labels.write_text(json.dumps({"valve/1.csv": []}))
+    target.write_text("\n".join(lines) + "\n")
+    return {
+        "both": ["--train-until", "2020-03-09 10:40:00"],
+        "bad until": ["--train-until", "soon"],
+    }.get(case, [])
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("non-numeric", "valve/2.csv:6: bad row, column 'current': 'high' is not a number"),
+        ("nul", "valve/2.csv:6: bad row, column 'flow': contains a NUL byte"),
+        ("missing column", "valve/2.csv:6: bad row, column 'current' is missing"),
+        ("duplicate column", "valve/2.csv:1: column 'flow' appears twice in the header"),
+        ("not time-ordered", "valve/2.csv:7: bad row, column 'timestamp'"),
+        ("too few rows", "--train-rows: valve/2.csv: 7 rows, all of them training"),
+        ("unlabelled", "no anomaly windows for 'valve/2.csv' in the labels"),
+        ("both", "give --train-rows or --train-until, not both"),
+        ("bad until", "--train-until: 'soon' is not a timestamp"),
+    ],
+)
+def test_bad_device_input_is_one_line_naming_where(
+    rig: tuple[Path, Path], case: str, message: str
+) -> None:
+    data, labels = rig
+    extra = _break(data, labels, case)
+    train = [] if case == "bad until" else ["--train-rows", "100"]
+    result = run("evaluate", data, "--labels", labels, *train, *extra, "--no-plots")
+    assert result.exit_code == 1, result.output
+    assert message in flat(result)
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -104,7 +104,8 @@ def test_results_csvs_follow_the_nab_layout(
     for path, series, figures in zip(paths, corpus, report.series, strict=True):
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
-        assert rows[0] == ["timestamp", "value", "anomaly_score", "is_anomaly"]
+        assert rows[0][:4] == ["timestamp", "value", "anomaly_score", "is_anomaly"]
+        assert rows[0][4:] == ["anomalous", "event_id", "label"]  # appended: NAB ignores them
         body = rows[1:]
         assert len(body) == len(series.ts_ms)
         assert body[0][0] == "2014-04-01 00:00:00" and body[1][0] == "2014-04-01 00:05:00"
@@ -115,6 +116,10 @@ def test_results_csvs_follow_the_nab_layout(
         assert all(float(r[2]) == 0.0 for r in body[:probation])
         scores = [float(r[2]) for r in body[probation:]]
         assert scores == figures.replay.scores[probation:].tolist()
+        assert [int(r[4]) for r in body] == figures.replay.anomalous.astype(int).tolist()
+        assert all((r[5] != "") == (r[4] == "1") for r in body)
+        labelled = [k for k, r in enumerate(body) if r[6] == "1"]
+        assert labelled == [k + d for k in SPIKES if k + 5 < len(body) for d in range(-5, 6)]
 
 
 def test_nab_timestamps() -> None:

@@ -8,14 +8,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forewarn.errors import InvalidInputError
 from forewarn.evaluation.corpus import (
+    MIN_TRAIN_ROWS,
     load_corpus,
     load_profiles,
     load_series,
     load_windows,
     parse_timestamp_ms,
+    with_training,
 )
 from forewarn.evaluation.nab import PROFILES, EvaluationError
+from tests.evaluation.helpers import (
+    METRICS,
+    ROWS,
+    T0,
+    fault_window,
+    stamp,
+    write_device_csv,
+    write_labels,
+)
 
 APRIL_1 = 1_396_310_400_000  # 2014-04-01 00:00:00 UTC
 HEADER = "timestamp,value\n"
@@ -138,3 +150,53 @@ def test_load_profiles_reads_the_nab_format(tmp_path: Path) -> None:
     assert load_profiles(tmp_path / "profiles.json") == PROFILES
     with pytest.raises(EvaluationError, match="cannot read"):
         load_profiles(tmp_path / "missing.json")
+
+
+@pytest.fixture
+def devices(tmp_path: Path) -> tuple[Path, Path]:
+    """Two device files below data/rig/ and labels keyed by rig/<file>."""
+    data = tmp_path / "data"
+    write_device_csv(data / "rig" / "a.csv", 1)
+    write_device_csv(data / "rig" / "b.csv", 2, sep=";", ts_name="datetime")
+    labels = {"rig/a.csv": [fault_window()], "rig/b.csv": []}
+    return data, write_labels(tmp_path / "windows.json", labels)
+
+
+def test_device_files_are_series_of_their_metrics(devices: tuple[Path, Path]) -> None:
+    a, b = load_corpus(*devices)
+    assert (a.name, a.category, a.metrics) == ("rig/a.csv", "rig", METRICS)
+    assert a.values.shape == (ROWS, 3) and len(a.windows_ms) == 1 and b.windows_ms == ()
+    assert not a.nab_scorable and a.train_rows is None
+
+
+def test_a_directory_below_the_labels_root_matches_by_path_suffix(
+    devices: tuple[Path, Path],
+) -> None:
+    data, labels = devices
+    assert [s.name for s in load_corpus(data / "rig", labels)] == ["rig/a.csv", "rig/b.csv"]
+
+
+def test_training_by_rows_or_until_a_time(devices: tuple[Path, Path]) -> None:
+    corpus = load_corpus(*devices)
+    assert [s.probation for s in with_training(corpus, train_rows=200)] == [200, 200]
+    until = with_training(corpus, train_until_ms=parse_timestamp_ms(stamp(T0 + 299_000)))
+    assert [s.train_rows for s in until] == [300, 300]  # rows at or before TS are training
+    assert with_training(corpus) == corpus  # NAB's probationary period
+    assert corpus[0].probation == 90
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "loc", "message"),
+    [
+        ({"train_rows": 5}, "train_rows", f"rig/a.csv: 5 training rows; at least {MIN_TRAIN_ROWS}"),
+        ({"train_rows": ROWS}, "train_rows", "rig/a.csv: 600 rows, all of them training"),
+        ({"train_until_ms": T0}, "train_until", "rig/a.csv: 1 training rows"),
+        ({"train_rows": 10, "train_until_ms": T0}, "train_rows", "not both"),
+    ],
+)
+def test_too_little_training_or_nothing_to_score_is_refused(
+    devices: tuple[Path, Path], kwargs: dict[str, int], loc: str, message: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=message) as refused:
+        with_training(load_corpus(*devices), **kwargs)
+    assert refused.value.loc == (loc,)

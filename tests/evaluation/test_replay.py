@@ -14,6 +14,8 @@ from forewarn.evaluation.corpus import LabelledSeries
 from forewarn.evaluation.events import false_events, file_events, summarise
 from forewarn.evaluation.nab import FloatArray, IntArray, file_layout
 from forewarn.evaluation.replay import (
+    Reading,
+    Verdict,
     evaluate_corpus,
     evaluate_replays,
     replay_series,
@@ -31,12 +33,13 @@ class ZScoreStreamer:
         self.recent: deque[float] = deque(history[-window:].tolist(), maxlen=window)
         self.limit = limit
 
-    def update(self, ts: int, value: float) -> tuple[float, bool]:
+    def update(self, ts: int, value: Reading) -> Verdict:
         """Score against the window, then remember the value."""
+        assert isinstance(value, float)
         mean, std = float(np.mean(self.recent)), float(np.std(self.recent)) or 1e-9
         self.recent.append(value)
         z = abs(value - mean) / std
-        return z, z > self.limit
+        return Verdict(z, z > self.limit, z > self.limit)
 
 
 def fit_zscore(ts: IntArray, values: FloatArray) -> ZScoreStreamer:
@@ -55,9 +58,10 @@ class Spy:
         self.fits.append((ts, values))
         return self
 
-    def update(self, ts: int, value: float) -> tuple[float, bool]:
+    def update(self, ts: int, value: Reading) -> Verdict:
+        assert isinstance(value, float)
         self.updates.append((ts, value))
-        return value, value > 100.0
+        return Verdict(value, value > 100.0, value > 100.0)
 
 
 def labelled(seed: int, spikes: tuple[int, ...] = (420, 720)) -> LabelledSeries:
