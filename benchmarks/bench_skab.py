@@ -1,21 +1,25 @@
-"""Device-level detectors on the SKAB pump rig (and on the simulated rig), per-row decisions.
+"""Device-level detectors on the SKAB pump rig (and on the simulated rig), point-wise.
 
 Run: .venv/bin/python benchmarks/bench_skab.py [--data ../shared/data/skab] [--rig]
-     [--algorithms pca_spc,ensemble]
+     [--algorithms pca_spc,ensemble] [--set smoothing=1 ...] [--cv]
 
 SKAB's protocol (the data's README): per run, fit on the first 400 rows, prime the state
 with them, then score the rest one reading at a time; pool the rows of every run and score
-the per-row decision (`decide`: the detector's own `is_anomaly`, else its own threshold —
-nothing tuned on labels) with F1, the false-alarm rate (FAR, % of normal rows flagged) and
-the missed-alarm rate (MAR, % of fault rows missed). `--rig` runs the same on
-`forewarn.sim.rig.fault_suite` (seeds 1-3: an hour of training, an hour with five faults)
-and adds each fault kind's point-wise recall. Exits 0 whatever the figures.
+the anomalous state (`anomalous_state`: the excursions the decision layer would report,
+from the detector's own threshold and release — nothing tuned on labels) with F1, the
+false-alarm rate (FAR, % of normal rows anomalous) and the missed-alarm rate (MAR, % of
+fault rows not). `--rig` runs the same on `forewarn.sim.rig.fault_suite` (seeds 1-3: an
+hour of training, an hour with five faults) and adds each fault kind's point-wise recall.
+`--set name=value` overrides a detector parameter (ablations); `--cv` chooses pca_spc's
+smoothing and quantile by leave-one-run-out cross-validation. Exits 0 whatever the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from forewarn.detection.base import decide
 from forewarn.detection.registry import build_detector
 from forewarn.sim.rig import RIG_METRICS, fault_suite
 
@@ -31,6 +34,11 @@ REPO = Path(__file__).resolve().parents[1]
 SKAB_DIR = REPO.parent / "shared" / "data" / "skab"
 TRAIN_ROWS = 400
 RIG_SEEDS = (1, 2, 3)
+# The decision layer's hysteresis (`detection.events`): an excursion opened by a score above
+# the threshold lasts until QUIET_ROWS readings in a row score below the release level.
+QUIET_ROWS = 6
+RELEASE_SHARE = 0.5  # the release level where a detector does not define `release_`
+CV_GRID = {"smoothing": (5, 10, 20), "quantile": (0.999, 0.9999, 0.99999)}
 
 
 @dataclass(frozen=True)
@@ -77,43 +85,115 @@ def rig_runs() -> list[Run]:
     return runs
 
 
-def decisions(name: str, run: Run) -> tuple[np.ndarray, float]:
-    """The detector's per-row decision on every scored row, and its scoring seconds."""
+def anomalous_state(
+    scores: np.ndarray, threshold: float, release: float, quiet_rows: int
+) -> np.ndarray:
+    """Whether each reading lies inside an excursion (hysteresis on the scores).
+
+    TO BE REPLACED by the shared tracker (`forewarn.detection.events`) once it lands: an
+    excursion opens at a score above `threshold` and lasts, every reading anomalous, until
+    `quiet_rows` readings in a row score below `release` (the last of them closes it).
+    """
+    out = np.zeros(len(scores), dtype=bool)
+    active, calm = False, 0
+    for i, s in enumerate(scores.tolist()):
+        if not active:
+            active, calm = s > threshold, 0
+        else:
+            calm = calm + 1 if s < release else 0
+            active = calm < quiet_rows
+        out[i] = active
+    return out
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One detector's anomalous state on the scored rows of a run, and its speeds."""
+
+    state: np.ndarray
+    seconds: float  # scoring one reading at a time
+    batch_seconds: float  # scoring the same rows in one batch (`score_batch`, no explaining)
+
+
+def replay(name: str, run: Run, overrides: dict[str, object]) -> Replay:
+    """Fit, prime, score the rest one reading at a time, and time a batch of the same."""
     n = run.train_rows
-    detector = build_detector(name, seed=0, metrics=run.metrics).detector
+    detector = build_detector(name, overrides, seed=0, metrics=run.metrics).detector
     detector.fit(run.ts_ms[:n], run.values[:n])
     state = detector.prime(run.ts_ms[:n], run.values[:n])
     started = time.perf_counter()
-    flags = [
-        decide(state.update(t, v), detector.threshold_)
+    scored = [
+        state.update(t, v)
         for t, v in zip(run.ts_ms[n:].tolist(), run.values[n:].tolist(), strict=True)
     ]
-    return np.array(flags, dtype=bool), time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    scores = np.array([-np.inf if s.warming_up else s.score for s in scored])
+    threshold = detector.threshold_
+    release = getattr(detector, "release_", RELEASE_SHARE * threshold)
+    batch = detector.prime(run.ts_ms[:n], run.values[:n])
+    started = time.perf_counter()
+    batch.score_batch(run.ts_ms[n:], run.values[n:])  # type: ignore[attr-defined]
+    took = time.perf_counter() - started
+    return Replay(anomalous_state(scores, threshold, release, QUIET_ROWS), seconds, took)
 
 
-def report(title: str, runs: list[Run], algorithms: list[str]) -> None:
+def figures(states: list[np.ndarray], runs: list[Run]) -> tuple[float, float, float]:
+    """Pooled point-wise F1, FAR % and MAR % of the anomalous states of `runs`."""
+    d, y = np.concatenate(states), np.concatenate([r.labels[r.train_rows :] for r in runs])
+    tp, fp = int((d & y).sum()), int((d & ~y).sum())
+    fn, tn = int((~d & y).sum()), int((~d & ~y).sum())
+    return 2 * tp / max(2 * tp + fp + fn, 1), 100 * fp / max(fp + tn, 1), 100 * fn / max(fn + tp, 1)
+
+
+def report(
+    title: str, runs: list[Run], algorithms: list[str], overrides: dict[str, object]
+) -> None:
     """Pooled F1 / FAR / MAR per algorithm (and per fault kind's recall), as a table."""
     kinds = sorted({k for r in runs for k in r.kinds.tolist() if k})
     print(f"\n{title}: {len(runs)} runs, {sum(len(r.labels) - r.train_rows for r in runs)} rows")
-    print(f"{'algorithm':<10} {'F1':>6} {'FAR %':>7} {'MAR %':>7} {'readings/s':>11}  "
+    print(f"{'algorithm':<10} {'F1':>6} {'FAR %':>7} {'MAR %':>7} {'one/s':>9} {'batch/s':>9}  "
           + "  ".join(f"{k:>10}" for k in kinds))  # fmt: skip
     for name in algorithms:
-        print(f"{name:<10} {pooled_row(name, runs, kinds)}")
+        print(f"{name:<10} {pooled_row(name, runs, kinds, overrides)}")
 
 
-def pooled_row(name: str, runs: list[Run], kinds: list[str]) -> str:
+def pooled_row(name: str, runs: list[Run], kinds: list[str], overrides: dict[str, object]) -> str:
     """One algorithm's pooled figures over every scored row of `runs`."""
-    replays = [decisions(name, run) for run in runs]
-    d = np.concatenate([flags for flags, _ in replays])
-    y = np.concatenate([run.labels[run.train_rows :] for run in runs])
+    replays = [replay(name, run, overrides) for run in runs]
+    f1, far, mar = figures([r.state for r in replays], runs)
+    d = np.concatenate([r.state for r in replays])
     k = np.concatenate([run.kinds[run.train_rows :] for run in runs])
-    seconds = sum(took for _, took in replays)
-    tp, fp = int((d & y).sum()), int((d & ~y).sum())
-    fn, tn = int((~d & y).sum()), int((~d & ~y).sum())
-    f1, far, mar = 2 * tp / max(2 * tp + fp + fn, 1), fp / max(fp + tn, 1), fn / max(fn + tp, 1)
     recall = "  ".join(f"{d[k == kind].mean():>10.2f}" for kind in kinds)
-    speed = len(d) / seconds
-    return f"{f1:>6.3f} {100 * far:>7.1f} {100 * mar:>7.1f} {speed:>11,.0f}  {recall}"
+    one = len(d) / sum(r.seconds for r in replays)
+    batch = len(d) / sum(r.batch_seconds for r in replays)
+    return f"{f1:>6.3f} {far:>7.1f} {mar:>7.1f} {one:>9,.0f} {batch:>9,.0f}  {recall}"
+
+
+def cross_validate(skab: list[Run], rig: list[Run]) -> None:
+    """Leave one SKAB run out: pick the grid point with the best mean of the F1 on the other
+    runs and the F1 on the simulated rig; score the left-out run with it; pool."""
+    grid = [dict(zip(CV_GRID, p, strict=True)) for p in itertools.product(*CV_GRID.values())]
+    states = [[replay("pca_spc", run, g).state for run in skab] for g in grid]
+    rig_f1 = [figures([replay("pca_spc", run, g).state for run in rig], rig)[0] for g in grid]
+    held, picks = [], []
+    for i in range(len(skab)):
+        others = [r for j, r in enumerate(skab) if j != i]
+        fit = [figures([s for j, s in enumerate(st) if j != i], others)[0] for st in states]
+        best = max(range(len(grid)), key=lambda g: (fit[g] + rig_f1[g]) / 2)
+        held.append(states[best][i])
+        picks.append(json.dumps(grid[best], sort_keys=True))
+    print("\nLeave-one-run-out on SKAB (criterion: mean of F1 on the other runs and on the rig)")
+    for g, params in enumerate(grid):
+        f1, far, mar = figures(states[g], skab)
+        print(f"  {json.dumps(params, sort_keys=True)}: SKAB {f1:.3f} {far:.1f} {mar:.1f}"
+              f" | rig F1 {rig_f1[g]:.3f}")  # fmt: skip
+    print("picked per fold:", {p: picks.count(p) for p in sorted(set(picks))})
+    print("held-out F1 {:.3f}  FAR {:.1f} %  MAR {:.1f} %".format(*figures(held, skab)))
+
+
+def parsed_overrides(pairs: list[str]) -> dict[str, object]:
+    """`name=value` pairs as detector parameters (values read as JSON)."""
+    return {k: json.loads(v) for k, v in (p.split("=", 1) for p in pairs)}
 
 
 def main() -> None:
@@ -122,11 +202,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=SKAB_DIR)
     parser.add_argument("--rig", action="store_true", help="also run the simulated rig")
     parser.add_argument("--algorithms", default="pca_spc,ensemble")
+    parser.add_argument("--set", action="append", default=[], help="parameter=value (JSON)")
+    parser.add_argument("--cv", action="store_true", help="cross-validate pca_spc's grid")
     args = parser.parse_args()
-    algorithms = args.algorithms.split(",")
-    report("SKAB valve1 (fit on 400 rows, all 8 metrics)", load_skab(args.data), algorithms)
+    algorithms, overrides = args.algorithms.split(","), parsed_overrides(args.set)
+    skab = load_skab(args.data)
+    if args.cv:
+        cross_validate(skab, rig_runs())
+        return
+    report("SKAB valve1 (fit on 400 rows, all 8 metrics)", skab, algorithms, overrides)
     if args.rig:
-        report(f"Simulated rig (forewarn.sim.rig, seeds {RIG_SEEDS})", rig_runs(), algorithms)
+        report(f"Simulated rig (seeds {RIG_SEEDS})", rig_runs(), algorithms, overrides)
 
 
 if __name__ == "__main__":
