@@ -23,6 +23,7 @@ import numpy as np
 from forewarn.detection.registry import build_detector
 from forewarn.evaluation.backtest import Retraining, run_backtest
 from forewarn.evaluation.corpus import LabelledSeries
+from forewarn.evaluation.replay import sweep_scores
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO / "bench-results" / "loco-cache"
@@ -102,7 +103,7 @@ def replay(
     replays = report.evaluation.replays
     replayed = Replayed(
         params,
-        [r.scores for r in replays],
+        [sweep_scores(r.scores) for r in replays],
         [r.is_anomaly for r in replays],
         time.perf_counter() - started,
         cached=False,

@@ -28,6 +28,7 @@ from typing import Protocol, TypeAlias
 
 import numpy as np
 
+from forewarn.detection.decision import excursion_score
 from forewarn.errors import InvalidInputError
 from forewarn.evaluation.corpus import LabelledSeries, scoring_layout
 from forewarn.evaluation.events import EventMetrics, file_events, summarise
@@ -88,6 +89,19 @@ class ReplayResult:
         """Scored rows per second of detector time (fits included)."""
         seconds = self.fit_seconds + self.update_seconds
         return (len(self.scores) - self.probation) / seconds if seconds > 0 else math.inf
+
+
+def sweep_scores(scores: FloatArray) -> FloatArray:
+    """The scores a threshold sweep ranks: each reading keeps its score where it would open
+    an event at some level and half of it while that excursion lasts (`ExcursionScore`), so
+    any threshold, like the shipped event tracker, reports an excursion about once. The
+    detector's own scores (`ReplayResult.scores`, the results CSVs) are never changed."""
+    out = np.array(scores, dtype=np.float64)
+    scored = np.flatnonzero(np.isfinite(out))
+    calibrate = excursion_score()
+    if calibrate is not None and len(scored):
+        out[scored] = calibrate.update_many(out[scored])
+    return out
 
 
 def _history(
@@ -212,7 +226,7 @@ def _nab(
     merge_gap_rows: int,
 ) -> tuple[tuple[ProfileScore, ...], tuple[ProfileScore, ...], EventMetrics]:
     """NAB at the optimal thresholds and at shipped, and events at the first optimum."""
-    scores = [r.scores for r in replays]
+    scores = [sweep_scores(r.scores) for r in replays]
     optimal = optimise_threshold(layouts, scores, profiles)
     threshold = optimal[0].threshold if optimal and optimal[0].threshold is not None else math.inf
     shipped = score_decisions(layouts, [r.is_anomaly for r in replays], profiles)
