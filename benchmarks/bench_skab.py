@@ -5,8 +5,8 @@ Run: .venv/bin/python benchmarks/bench_skab.py [--data ../shared/data/skab] [--r
 
 SKAB's protocol (the data's README): per run, fit on the first 400 rows, prime the state
 with them, then score the rest one reading at a time; pool the rows of every run and score
-the anomalous state (`anomalous_state`: the excursions the decision layer would report,
-from the detector's own threshold and release — nothing tuned on labels) with F1, the
+the anomalous state (`Scored.anomalous` from the shipped event tracker,
+`forewarn.detection.events`, at the detector's own threshold — nothing tuned on labels) with F1, the
 false-alarm rate (FAR, % of normal rows anomalous) and the missed-alarm rate (MAR, % of
 fault rows not). `--rig` runs the same on `forewarn.sim.rig.fault_suite` (seeds 1-3: an
 hour of training, an hour with five faults) and adds each fault kind's point-wise recall.
@@ -28,16 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from forewarn.detection.registry import build_detector
+from forewarn.detection.tracked import tracked
 from forewarn.sim.rig import RIG_METRICS, fault_suite
 
 REPO = Path(__file__).resolve().parents[1]
 SKAB_DIR = REPO.parent / "shared" / "data" / "skab"
 TRAIN_ROWS = 400
 RIG_SEEDS = (1, 2, 3)
-# The decision layer's hysteresis (`detection.events`): an excursion opened by a score above
-# the threshold lasts until QUIET_ROWS readings in a row score below the release level.
-QUIET_ROWS = 6
-RELEASE_SHARE = 0.5  # the release level where a detector does not define `release_`
 CV_GRID = {"smoothing": (5, 10, 20), "quantile": (0.999, 0.9999, 0.99999)}
 
 
@@ -85,27 +82,6 @@ def rig_runs() -> list[Run]:
     return runs
 
 
-def anomalous_state(
-    scores: np.ndarray, threshold: float, release: float, quiet_rows: int
-) -> np.ndarray:
-    """Whether each reading lies inside an excursion (hysteresis on the scores).
-
-    TO BE REPLACED by the shared tracker (`forewarn.detection.events`) once it lands: an
-    excursion opens at a score above `threshold` and lasts, every reading anomalous, until
-    `quiet_rows` readings in a row score below `release` (the last of them closes it).
-    """
-    out = np.zeros(len(scores), dtype=bool)
-    active, calm = False, 0
-    for i, s in enumerate(scores.tolist()):
-        if not active:
-            active, calm = s > threshold, 0
-        else:
-            calm = calm + 1 if s < release else 0
-            active = calm < quiet_rows
-        out[i] = active
-    return out
-
-
 @dataclass(frozen=True)
 class Replay:
     """One detector's anomalous state on the scored rows of a run, and its speeds."""
@@ -120,21 +96,18 @@ def replay(name: str, run: Run, overrides: dict[str, object]) -> Replay:
     n = run.train_rows
     detector = build_detector(name, overrides, seed=0, metrics=run.metrics).detector
     detector.fit(run.ts_ms[:n], run.values[:n])
-    state = detector.prime(run.ts_ms[:n], run.values[:n])
+    state = tracked(detector, run.ts_ms[:n], run.values[:n])
     started = time.perf_counter()
     scored = [
         state.update(t, v)
         for t, v in zip(run.ts_ms[n:].tolist(), run.values[n:].tolist(), strict=True)
     ]
     seconds = time.perf_counter() - started
-    scores = np.array([-np.inf if s.warming_up else s.score for s in scored])
-    threshold = detector.threshold_
-    release = getattr(detector, "release_", RELEASE_SHARE * threshold)
     batch = detector.prime(run.ts_ms[:n], run.values[:n])
     started = time.perf_counter()
     batch.score_batch(run.ts_ms[n:], run.values[n:])  # type: ignore[attr-defined]
     took = time.perf_counter() - started
-    return Replay(anomalous_state(scores, threshold, release, QUIET_ROWS), seconds, took)
+    return Replay(np.array([bool(s.anomalous) for s in scored]), seconds, took)
 
 
 def figures(states: list[np.ndarray], runs: list[Run]) -> tuple[float, float, float]:
