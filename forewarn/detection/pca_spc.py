@@ -10,7 +10,9 @@ the kept components — how far the device is from its usual operating point alo
 directions it normally moves — and Q, the squared prediction error left outside them — how
 far the metrics move *unlike each other* compared with training. Each is divided by its
 control limit (`spc_limits`); the score is ``r / (1 + r)`` of the larger ratio r, so 0.5 is
-the limit.
+the limit. `release_` is the score at `release` times the limit, the level the event
+tracker waits for the statistic to stay under before it closes an excursion; by default the
+limit itself (leave-one-run-out on the pump rig chose no hysteresis, see docs/multisensor.md).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from forewarn.detection.spc_limits import control_limits, smoothed_z
 from forewarn.errors import InvalidInputError
 
 THRESHOLD = 0.5  # r / (1 + r) at r = 1: a statistic exactly at its control limit
+RELEASE = 1.0  # an excursion closes once the statistic is back under this share of its limit
 _VECTORS = ("center", "scale", "eigenvalues", "loadings", "limits")
 
 
@@ -58,6 +61,9 @@ class PcaSpc:
     limit_folds : int
         Contiguous training blocks, each scored by a model fitted on the others, for the
         limits (below 2, or too few rows per block: in-sample statistics).
+    release : float
+        Share of its control limit the statistic must stay under (for the event tracker's
+        quiet readings) to close an excursion (0 < release <= 1).
     seed : int
         Unused (the method is deterministic); kept for the common detector signature.
     metrics : sequence of str
@@ -96,14 +102,16 @@ class PcaSpc:
     eigenvalues_: F64Array
     loadings_: F64Array  # (k, kept)
     limits_: F64Array  # T², Q
+    release_: float  # the score at `release` times the limit
 
     def __init__(
         self,
         *,
         explained_variance: float = 0.99,
-        quantile: float = 0.99999,
+        quantile: float = 0.99999999,
         smoothing: int = 10,
         limit_folds: int = 5,
+        release: float = RELEASE,
         seed: int = 0,
         metrics: Sequence[str] = ("value",),
     ) -> None:
@@ -112,6 +120,7 @@ class PcaSpc:
         self.quantile = quantile
         self.smoothing = smoothing
         self.limit_folds = limit_folds
+        self.release = release
         self.seed = seed
         self.metrics = tuple(metrics)
 
@@ -138,8 +147,12 @@ class PcaSpc:
         )
         if columns.shape[1] == 1:
             self.limits_[1] = math.inf  # no residual space: Q is 0 and never alarms
-        self.threshold_ = THRESHOLD
+        self._set_levels()
         return self
+
+    def _set_levels(self) -> None:
+        self.threshold_ = THRESHOLD
+        self.release_ = float(self.release) / (1.0 + float(self.release))
 
     def _check_params(self) -> None:
         if not 0.0 < self.explained_variance <= 1.0:
@@ -148,6 +161,8 @@ class PcaSpc:
             raise ValueError("quantile must be in [0.5, 1)")
         if int(self.smoothing) < 1:
             raise ValueError("smoothing must be at least 1 reading")
+        if not 0.0 < self.release <= 1.0:
+            raise ValueError("release must be in (0, 1]")
 
     def prime(self, ts_ms: I64Array, values: F64Array) -> PcaSpcState:
         """A state whose smoothed reading has run over the history (learned, not scored)."""
@@ -170,7 +185,7 @@ class PcaSpc:
         detector = cls(**known_params(cls, params))
         for k in _VECTORS:
             setattr(detector, f"{k}_", np.asarray(arrays[k], dtype=np.float64))
-        detector.threshold_ = THRESHOLD
+        detector._set_levels()
         return detector
 
     def _fitted(self) -> Self:

@@ -17,6 +17,7 @@ import pytest
 from forewarn.detection.base import decide
 from forewarn.detection.batch import BatchScoring
 from forewarn.detection.pca_spc import PcaSpc, PcaSpcState
+from forewarn.detection.tracked import tracked
 from forewarn.errors import InvalidInputError
 from forewarn.sim.rig import RIG_METRICS, SUITE_FAULTS, RigRun, fault_suite, rig_run
 
@@ -158,6 +159,27 @@ def test_bad_readings_and_parameters_are_refused() -> None:
         state.update(0, [1.0, 2.0])
     with pytest.raises(InvalidInputError, match="finite"):
         state.update(0, [1.0, 2.0, 3.0, 4.0, 5.0, float("nan")])
-    for bad in ({"explained_variance": 0.0}, {"quantile": 1.0}, {"smoothing": 0}):
+    for bad in ({"explained_variance": 0.0}, {"quantile": 1.0}, {"smoothing": 0}, {"release": 0.0},
+                {"release": 1.5}):  # fmt: skip
         with pytest.raises(ValueError):
             PcaSpc(metrics=RIG_METRICS, **bad).fit(train.ts_ms, train.values)
+
+
+def test_the_release_level_is_the_score_at_a_share_of_the_limit() -> None:
+    train, _ = fault_suite(1)
+    model = PcaSpc(metrics=RIG_METRICS, release=0.5).fit(train.ts_ms, train.values)
+    assert model.release_ == pytest.approx(1 / 3)  # r / (1 + r) at half the limit
+    assert detector(1).release_ == detector(1).threshold_  # the default: the limit itself
+    rebuilt = PcaSpc.from_arrays(model.to_arrays(), params=model.params())
+    assert (rebuilt.threshold_, rebuilt.release_) == (model.threshold_, model.release_)
+
+
+def test_a_lower_release_holds_an_excursion_open_longer() -> None:
+    train, test = fault_suite(1)
+    held = []
+    for release in (1.0, 0.3):
+        model = PcaSpc(metrics=RIG_METRICS, release=release).fit(train.ts_ms, train.values)
+        state = tracked(model, train.ts_ms, train.values)
+        readings = zip(test.ts_ms.tolist(), test.values.tolist(), strict=True)
+        held.append(sum(bool(state.update(t, v).anomalous) for t, v in readings))
+    assert held[1] > held[0]
