@@ -15,8 +15,10 @@ the threshold opens a new event, so that no fault hides behind another, when:
   feature, or the level moving the other way (a rate of change, a widened range or a
   jump against the last hour never counts: they are how a level moves, e.g. the return from
   a spike or the end of a stuck run);
-- its severity rises a level (each level doubles the odds of the score), once the
-  excursion has settled for `SETTLE_ROWS` readings (a step builds up its score over a few);
+- its severity rises a level (each level doubles the odds of the score) above every one
+  of the excursion's last `quiet_rows` readings, once it has settled for `SETTLE_ROWS`
+  readings (a step builds up its score over a few): a second spike while the first one's
+  aftermath still lingers in the scores;
 - its value leaves the range of the excursion so far (which includes the usual band of the
   metric) by more than the width of that band.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NamedTuple
@@ -130,7 +133,8 @@ class EventTracker:
         self.quiet_rows = quiet_rows
         self._bands = [(float(lo), float(hi)) for lo, hi in bands] if bands is not None else None
         self.start: int | None = None
-        self._calm = self._rows = self._level = 0
+        self._calm = self._rows = 0
+        self._levels: deque[int] = deque(maxlen=quiet_rows)  # the excursion's recent levels
         self._kinds: set[Kind | None] = set()
         self._low: list[float] = []
         self._high: list[float] = []
@@ -160,6 +164,7 @@ class EventTracker:
         if above:
             self._calm = 0
             return self._continue(ts_ms, score, explain, values)
+        self._levels.append(0)
         self._calm = self._calm + 1 if score < self.release else 0
         if self._calm >= self.quiet_rows:
             self.start = None
@@ -169,7 +174,9 @@ class EventTracker:
     def _open(
         self, ts_ms: int, level: int, kind: Kind | None, values: Sequence[float]
     ) -> EventVerdict:
-        self.start, self._calm, self._rows, self._level = ts_ms, 0, 0, level
+        self.start, self._calm, self._rows = ts_ms, 0, 0
+        self._levels.clear()
+        self._levels.append(level)
         self._kinds = {kind}
         bands = self._bands or [(x, x) for x in values]
         self._low = [min(x, lo) for x, (lo, _) in zip(values, bands, strict=False)]
@@ -180,11 +187,11 @@ class EventTracker:
         self, ts_ms: int, score: float, explain: Callable[[], Explanation], values: Sequence[float]
     ) -> EventVerdict:
         kind, level = kind_of(explain()), severity(score, self.threshold)
-        settled = self._rows > SETTLE_ROWS
-        if self._new_kind(kind) or (settled and level > self._level) or self._leaves(values):
+        rises = self._rows > SETTLE_ROWS and level > max(self._levels)
+        if self._new_kind(kind) or rises or self._leaves(values):
             return self._open(ts_ms, level, kind, values)
         self._kinds.add(kind)
-        self._level = max(self._level, level)
+        self._levels.append(level)
         self._low = [min(a, b) for a, b in zip(self._low, values, strict=False)]
         self._high = [max(a, b) for a, b in zip(self._high, values, strict=False)]
         return EventVerdict(False, True, self.start)
