@@ -67,10 +67,11 @@ class FeatureBaseline:
         return max(map(_surprise, row, self._tail), default=0.0)
 
     def largest_surprises(self, columns: Sequence[F64Array], rows: int) -> F64Array:
-        """The largest surprise of each row over the scored columns (batch form)."""
+        """The largest surprise of each row over the scored columns (batch form); a NaN
+        feature (left out) counts as no surprise."""
         largest = np.zeros(rows)
         for x, tail in zip(columns, self._tail, strict=True):
-            np.maximum(largest, _surprises(x, tail), out=largest)
+            np.fmax(largest, _surprises(x, tail), out=largest)
         return largest
 
     def explain(
@@ -80,7 +81,9 @@ class FeatureBaseline:
         if not row:
             return Explanation("no reading scored yet", (), metrics)
         columns = layout.columns(metrics)
-        picked = enumerate(scored_columns(layout, metrics))
+        picked = [(k, j) for k, j in enumerate(scored_columns(layout, metrics))]
+        waiting = [j for _, j in picked if row[j] != row[j]]  # NaN: horizon not yet covered
+        picked = [(k, j) for k, j in picked if row[j] == row[j]]
         found = sorted(((self._surprise(k, row[j]), k, j) for k, j in picked), key=lambda f: -f[0])
         deviations = [self._deviation(k, *columns[j], row[j]) for _, k, j in found]
         first = deviations[0].metric
@@ -91,6 +94,10 @@ class FeatureBaseline:
         ]
         # "temperature rose 4.1σ above its 1-hour mean; rate of change 6× usual"
         summary = "; ".join([phrases[0], *(p.removeprefix(f"{first} ") for p in phrases[1:])])
+        short = [s.name for s in layout.left_out() if s.kind in ("zscore", "range")]
+        if waiting or short:
+            names = ", ".join(dict.fromkeys([*short, *(columns[j][1].name for j in waiting)]))
+            summary += f" ({names} left out: too little history yet)"
         ranked = tuple(dict.fromkeys(d.metric for d in deviations if d.metric)) or metrics
         return Explanation(summary, tuple(deviations), ranked)
 
@@ -111,7 +118,10 @@ class FeatureBaseline:
 
 
 def _surprise(value: float, tail: _Tail) -> float:
-    """Decades of rarity of one feature value (see the module docstring)."""
+    """Decades of rarity of one feature value (see the module docstring); none when the
+    value is NaN (a feature left out until its horizon is covered)."""
+    if value != value:
+        return 0.0
     center, scale, z90, z99, mid, top = tail
     z = abs(value - center) / scale
     if z > z99:

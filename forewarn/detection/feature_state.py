@@ -25,7 +25,7 @@ from forewarn.detection.feature_batch import (
     zscore_column,
     zscore_sums,
 )
-from forewarn.detection.features import FeatureLayout, as_columns
+from forewarn.detection.features import WINDOWED, FeatureLayout, as_columns
 from forewarn.errors import InvalidInputError
 
 
@@ -33,10 +33,13 @@ class FeatureState:
     """One metric's features, one reading at a time, in O(1): ring buffer, running sums
     (offset by the first reading, to keep precision) and monotonic deques for ranges."""
 
-    def __init__(self, layout: FeatureLayout, floor: float) -> None:
-        """An empty state; push history into it before scoring."""
+    def __init__(self, layout: FeatureLayout, floor: float, partial: bool = False) -> None:
+        """An empty state; push history into it before scoring. With `partial`, a windowed
+        feature is NaN (left out) until the state has seen its horizon of readings."""
         pairs = zip(layout.specs, layout.rows, strict=True)
         self._plan = [(s.kind, h) for s, h in pairs if s.per_metric]
+        windowed = [(j, h) for j, (k, h) in enumerate(self._plan) if k in WINDOWED]
+        self._uncovered = windowed if partial else []
         self._floor = floor
         self._size = max((h for _, h in self._plan), default=0) + 1
         self._ring = [0.0] * self._size
@@ -57,6 +60,10 @@ class FeatureState:
         for h, (high, low) in self._ranges.items():
             _slide(high, low, n, x, h)
         row = [self._feature(kind, h, n, x) for kind, h in self._plan]
+        if self._uncovered and n < self._size:  # the ring is longer than every horizon
+            for j, h in self._uncovered:
+                if n < h:
+                    row[j] = math.nan
         self._learn(n, x)
         return row
 
@@ -105,6 +112,10 @@ class FeatureState:
         sums = {h: zscore_sums(w, h, *self._sums[h]) for h in self._sums}
         unchanged, last_change = unchanged_column(w, self._last_change)
         columns = [self._column(kind, h, w, sums, unchanged) for kind, h in self._plan]
+        for j, h in self._uncovered:
+            if self._n < h:  # readings of the batch that come before the horizon is covered
+                columns[j] = columns[j].copy()
+                columns[j][: h - self._n] = math.nan
         self._learn_many(w, sums, last_change)
         self._ring_array = full[-self._size :]
         return columns
@@ -176,12 +187,13 @@ PRIME_BATCH_MIN = 16  # below this, numpy's set-up costs more than pushing one b
 class FeatureRows:
     """Feature rows of a device's readings, one reading at a time, with warm-up tracking."""
 
-    def __init__(self, layout: FeatureLayout, floors: F64Array) -> None:
-        """One `FeatureState` per metric; nothing seen yet."""
-        self._states = [FeatureState(layout, f) for f in floors.tolist()]
+    def __init__(self, layout: FeatureLayout, floors: F64Array, partial: bool = False) -> None:
+        """One `FeatureState` per metric; nothing seen yet. With `partial`, readings are
+        never warming up: features whose horizon is not yet covered are NaN (left out)."""
+        self._states = [FeatureState(layout, f, partial) for f in floors.tolist()]
         self._stamp = [(s.kind, s.horizon_ms) for s in layout.specs if not s.per_metric]
         self._interval = layout.interval_ms
-        self._warmup = layout.warmup_rows
+        self._warmup = 0 if partial else layout.warmup_rows
         self._last_ts: int | None = None
         self.seen = 0
 

@@ -28,7 +28,9 @@ DAY_MS, WEEK_MS = 24 * HOUR_MS, 7 * 24 * HOUR_MS
 MIN_ROWS = 4  # shortest rolling window: fewer rows make a std meaningless
 MAX_ROWS = 4_096  # longest window kept in the ring buffer
 CYCLES_NEEDED = 3  # a periodic feature needs this many periods of training history
+COVER_FACTOR = 2  # a windowed feature needs this many horizons of training history
 _CYCLIC = ("lag", "cycle_sin", "cycle_cos")
+WINDOWED = ("zscore", "range", "lag")  # kinds that need `horizon` readings of history
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,13 @@ def horizon_rows(spec: FeatureSpec, interval_ms: int) -> int:
 def is_supported(spec: FeatureSpec, interval_ms: int, n_rows: int) -> bool:
     """Whether sampling and training length support a spec.
 
-    A periodic feature needs at least 24 readings per period and `CYCLES_NEEDED` periods
-    of history: a model that saw one Monday would call every Tuesday new.
+    A windowed feature needs `COVER_FACTOR` horizons of history, so that its baseline is
+    learned on full windows: at 1 Hz, 400 readings cannot teach a 1-hour mean. A periodic
+    feature needs at least 24 readings per period and `CYCLES_NEEDED` periods of history:
+    a model that saw one Monday would call every Tuesday new.
     """
+    if spec.kind in WINDOWED and n_rows < COVER_FACTOR * horizon_rows(spec, interval_ms):
+        return False
     if spec.kind not in _CYCLIC:
         return True
     per_cycle = spec.horizon_ms / interval_ms
@@ -148,6 +154,11 @@ class FeatureLayout:
     def warmup_rows(self) -> int:
         """History a reading needs before all its baselines are full."""
         return max((*self.rows, MIN_ROWS))
+
+    def left_out(self) -> tuple[FeatureSpec, ...]:
+        """The specs of `FEATURES` this layout does without (too little training history,
+        or a sampling interval that cannot carry them)."""
+        return tuple(s for s in FEATURES if s not in self.specs)
 
     def columns(self, metrics: Sequence[object]) -> list[tuple[str, FeatureSpec]]:
         """(metric, spec) of every column; the metric is "" for timestamp features."""

@@ -95,7 +95,7 @@ class RobustZScore:
 
     def prime(self, ts_ms: I64Array, values: F64Array) -> RobustState:
         """A state primed with history."""
-        features = FeatureRows(self._fitted(), self.floors_)
+        features = FeatureRows(self._fitted(), self.floors_, partial=True)
         features.prime(ts_ms, values)
         return RobustState(self, features)
 
