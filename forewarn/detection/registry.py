@@ -21,6 +21,10 @@ from forewarn.detection.seasonal import SeasonalProfile
 from forewarn.detection.windowed_forest import WindowedForest
 from forewarn.errors import InvalidInputError
 
+MIN_READINGS = 10  # a model needs at least this many training readings ...
+USEFUL_READINGS = 100  # ... and the default at least this many: its tails, likelihood
+# distribution and control limits are learned from the training scores (docs/detection.md)
+
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
@@ -35,6 +39,7 @@ class AlgorithmSpec:
     multivariate: bool
     description: str
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    min_readings: int = MIN_READINGS  # the shortest training history worth a model
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -115,6 +120,7 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
             "Robust and seasonal likelihoods + range check, reporting each excursion once"
             " (default)."
         ),
+        min_readings=USEFUL_READINGS,
     ),
     AlgorithmSpec(
         name="pca_spc",
@@ -122,8 +128,9 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         multivariate=True,
         description=(
             "Device-level PCA with Hotelling T² and Q (SPE) control limits: metrics that"
-            " move unlike in training (one metric: a Shewhart chart on its z-score)."
+            " move unlike in training (one metric: an EWMA chart on its z-score)."
         ),
+        min_readings=USEFUL_READINGS,
     ),
 )
 DEFAULT_ALGORITHM = "ensemble"

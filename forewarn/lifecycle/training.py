@@ -27,7 +27,6 @@ from forewarn.telemetry.query import device_metrics, latest_ts, read_aligned
 
 _LOGGER = logging.getLogger(__name__)
 
-MIN_TRAINING_READINGS = 10
 DAY_MS = 86_400_000
 ARTIFACT_SUFFIX = ".npz"
 ALL_METRICS = "*"
@@ -158,7 +157,7 @@ def _training_data(
     if spec.exclude_ms:
         keep = ~np.any([(ts >= a) & (ts <= b) for a, b in spec.exclude_ms], axis=0)
         ts, values = ts[keep], values[keep]
-    if len(ts) < MIN_TRAINING_READINGS:
+    if len(ts) < algorithm(spec.algorithm).min_readings:
         raise InvalidInputError(("window_days",), _too_few(spec, len(ts)))
     return ts, values
 
@@ -188,9 +187,10 @@ def _spec_loc(spec: TrainSpec, loc: tuple[str | int, ...]) -> tuple[str | int, .
 
 
 def _too_few(spec: TrainSpec, found: int) -> str:
+    least = algorithm(spec.algorithm).min_readings
     return (
         f"found {found} readings of {spec.metric_name!r} for device {spec.device_id} in the "
-        f"{spec.window_days}-day training window; at least {MIN_TRAINING_READINGS} are needed"
+        f"{spec.window_days}-day training window; {spec.algorithm} needs at least {least}"
     )
 
 

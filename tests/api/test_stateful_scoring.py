@@ -432,7 +432,7 @@ def test_forest_options_without_algorithm_mean_isolation_forest(
     client: TestClient, admin: Headers, fields: JSON, expected: str
 ) -> None:
     device = register_device(client, admin)
-    send_readings(client, admin, device, normal_readings(50))
+    send_readings(client, admin, device, normal_readings(100))
     body = {"device_id": device, "metric_name": "temperature", "training_window_days": 7}
     response = client.post(f"{MODELS}/train", json={**body, **fields}, headers=admin)
     assert response.status_code == 201, response.text

@@ -20,9 +20,9 @@ T0 = 1_730_000_000_000
 
 
 def _series(runtime: Runtime, session: Session, name: str) -> tuple[ActiveModel, Detector]:
-    """A device with 50 stored readings up to T0 and its active default model."""
+    """A device with 100 stored readings up to T0 and its active default model."""
     device_id = make_device(runtime, name)
-    store_readings(runtime, device_id, normal_readings(50, end=T0, step_ms=STEP))
+    store_readings(runtime, device_id, normal_readings(100, end=T0, step_ms=STEP))
     train_model(
         session, runtime.registry, runtime.artifact_key, TrainSpec(device_id, "temperature")
     )

@@ -43,6 +43,7 @@ class AlgorithmPublic(BaseModel):
     default: bool
     parameters: list[str]
     defaults: dict[str, Any]  # what a train or evaluate request that sets none gets
+    min_readings: int  # training refuses a shorter history (422 naming this minimum)
 
 
 @router.get("", response_model=Page[AlgorithmPublic], summary="List algorithms")
@@ -56,6 +57,7 @@ def list_algorithms() -> Page[AlgorithmPublic]:
             default=spec.name == DEFAULT_ALGORITHM,
             parameters=sorted(spec.parameters),
             defaults=plain(spec.defaults),
+            min_readings=spec.min_readings,
         )
         for spec in ALGORITHMS
     ]
