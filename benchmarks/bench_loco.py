@@ -37,6 +37,7 @@ from forewarn.evaluation.crossval import (
     CrossValidation,
     best_choice,
     leave_one_category_out,
+    leave_one_category_out_decisions,
     score_choice,
 )
 from forewarn.evaluation.nab import (
@@ -83,17 +84,19 @@ GRID: tuple[Variant, ...] = (  # the shipped default first: ties go to it
     Variant("long_rows=4000", _set(long_rows=4_000)),
     Variant("range_tolerance=0.01", _set(range_tolerance=0.01)),
     Variant("range_tolerance=0.05", _set(range_tolerance=0.05)),
-    Variant("excursion_rows=12", _set(excursion_rows=12)),
-    Variant("excursion_rows=144", _set(excursion_rows=144)),
     Variant("robust member only", WITHOUT_SEASONAL),
     Variant("+ windowed_forest member", WITH_FOREST),
+)
+# `decades` only sets the shipped threshold (the event tracker's): the sweep is unchanged, so
+# these are judged on their shipped decisions, by `leave_one_category_out_decisions`.
+DECADES: tuple[Variant, ...] = tuple(
+    Variant(f"decades={d:g}", _set(decades=d)) for d in (7.0, 6.0, 6.5, 7.5, 8.0)
 )
 ABLATION: tuple[Variant, ...] = (
     Variant("default", _set()),
     Variant("without seasonal member", WITHOUT_SEASONAL),
     Variant("without robust member", WITHOUT_ROBUST),
     Variant("without range check", _set(range_tolerance=math.inf)),
-    Variant("without excursion calibration", _set(excursion_rows=0)),
     Variant("short_rows=1 (no averaging)", _set(short_rows=1)),
     Variant("+ windowed_forest member", WITH_FOREST),
 )
@@ -215,8 +218,26 @@ def loco(corpus: Corpus, scores: Scores) -> CrossValidation:
     return leave_one_category_out(corpus.categories, corpus.layouts, scores)
 
 
-def loco_tables(corpus: Corpus, runs: dict[str, Replayed], console: Console) -> None:
-    """Grid, folds and summary tables."""
+def decades_table(corpus: Corpus, runs: dict[str, Replayed]) -> tuple[Table, float]:
+    """The shipped threshold's decades: each value's shipped score, and per fold the value
+    whose shipped decisions score best without the category; and the pooled figure."""
+    flags = {label: r.flags for label, r in runs.items()}
+    result = leave_one_category_out_decisions(corpus.categories, corpus.layouts, flags)
+    rows = [[label, "in-sample", "—", _f(shipped(corpus, r))] for label, r in runs.items()]
+    rows += [
+        [f.choice.config, f"held out: {f.held_out}", _f(f.choice.score), _f(f.score)]
+        for f in result.folds
+    ]
+    header = ("decades", "scored on", "train ship std", "ship std")
+    out = table("Shipped threshold: decades chosen per fold (shipped decisions)", header, rows, 2)
+    out.caption = f"pooled over the corpus: {result.pooled.score:.1f}"
+    return out, result.pooled.score
+
+
+def loco_tables(
+    corpus: Corpus, runs: dict[str, Replayed], decades: dict[str, Replayed], console: Console
+) -> None:
+    """Grid, folds, shipped-threshold and summary tables."""
     default = runs["default"]
     every, only = {label: r.scores for label, r in runs.items()}, {"default": default.scores}
     result, fixed = loco(corpus, every), loco(corpus, only)
@@ -224,12 +245,15 @@ def loco_tables(corpus: Corpus, runs: dict[str, Replayed], console: Console) -> 
     console.print(grid_table(corpus, runs))
     console.print(fold_table(corpus, every, "LOCO: configuration and threshold chosen per fold"))
     console.print(fold_table(corpus, only, "LOCO: threshold only (the shipped configuration)"))
+    shipped_table, shipped_loco = decades_table(corpus, decades)
+    console.print(shipped_table)
     rows = [
         ["LOCO pooled: config + threshold chosen without the category", result.pooled.score],
         ["LOCO pooled: default config, threshold chosen without the category", fixed.pooled.score],
         ["in-sample: default config, corpus-optimal threshold", optimal(corpus, default).score],
         ["in-sample: best grid config and threshold", best],
         ["shipped: default config, its own is_anomaly", shipped(corpus, default)],
+        ["LOCO pooled: shipped decisions, decades chosen without the category", shipped_loco],
     ]  # fmt: skip
     title = "NAB standard score, 25 files"
     console.print(table(title, ("figure", "score"), [[name, _f(x)] for name, x in rows]))
@@ -264,7 +288,11 @@ def main() -> None:
     runs = run_variants(variants, corpus, not args.fresh, console)
     if "default" not in runs:
         raise SystemExit("the default configuration could not be built")
-    (ablation_table if args.ablation else loco_tables)(corpus, runs, console)
+    if args.ablation:
+        ablation_table(corpus, runs, console)
+    else:
+        decades = run_variants(DECADES, corpus, not args.fresh, console)
+        loco_tables(corpus, runs, decades, console)
     console.print(f"wall time {time.perf_counter() - started:.0f} s")
 
 

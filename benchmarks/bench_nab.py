@@ -131,7 +131,7 @@ def replay_suite_series(series: SuiteSeries, algorithm: str) -> np.ndarray:
         streamer = fit(series.ts_ms[lo:a].copy(), series.values[lo:a].copy())
         stop = min(a + RETRAIN_EVERY_ROWS, n)
         rows = zip(series.ts_ms[a:stop].tolist(), series.values[a:stop].tolist(), strict=True)
-        decisions[a:stop] = [streamer.update(t, v)[1] for t, v in rows]
+        decisions[a:stop] = [streamer.update(t, v).is_anomaly for t, v in rows]
     return decisions
 
 

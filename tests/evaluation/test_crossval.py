@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from forewarn.errors import InvalidInputError
-from forewarn.evaluation.crossval import Choice, best_choice, leave_one_category_out, score_choice
+from forewarn.evaluation.crossval import (
+    Choice,
+    best_choice,
+    best_decisions,
+    leave_one_category_out,
+    leave_one_category_out_decisions,
+    score_choice,
+)
 from forewarn.evaluation.nab import (
     PROFILES,
     FileLayout,
@@ -118,3 +125,28 @@ def test_bad_inputs_are_refused() -> None:
         best_choice(layouts, {"short": [peaks(410)]}, [0])
     with pytest.raises(InvalidInputError):
         best_choice(layouts, {}, [0])
+
+
+def test_decisions_are_chosen_without_the_held_out_category_and_never_swept() -> None:
+    # "early" hits a's and b's windows early but misses c's (with a false positive); "late"
+    # hits every window late. Holding a or b out leaves c to favour late; holding c out,
+    # early wins and c pays for it.
+    layouts = [layout() for _ in CATEGORIES]
+    early = [peaks(405) >= 1.0, peaks(405) >= 1.0, peaks(405) >= 1.0, peaks(405) >= 1.0,
+             peaks(300) >= 1.0]  # fmt: skip
+    late = [peaks(440) >= 1.0 for _ in CATEGORIES]
+    result = leave_one_category_out_decisions(CATEGORIES, layouts, {"early": early, "late": late})
+    assert [f.choice.config for f in result.folds] == ["late", "late", "early"]
+    assert all(math.isnan(f.choice.threshold) for f in result.folds)
+    held_c = result.folds[2]
+    assert held_c.raw == pytest.approx(-1.0 - 0.11)  # window missed, one false positive
+    expected = score_decisions(layouts, [*late[:4], early[4]], PROFILES[:1])[0]
+    assert result.pooled.score == pytest.approx(expected.score)
+
+
+def test_best_decisions_refuses_a_configuration_without_one_array_per_file() -> None:
+    layouts = [layout(), layout()]
+    with pytest.raises(InvalidInputError):
+        best_decisions(layouts, {"x": [peaks(410) >= 1.0]}, [0, 1])
+    with pytest.raises(InvalidInputError):
+        best_decisions(layouts, {}, [0, 1])
