@@ -52,11 +52,14 @@ def train(
     with open_runtime() as runtime, runtime.sessions() as session:
         try:
             forest_given = contamination is not None or n_estimators is not None
+            key = series_key(metric.split(",")) if "," in metric else metric
             spec = TrainSpec(
                 device_id=device_id,
-                metric_name=series_key(metric.split(",")) if "," in metric else metric,
+                metric_name=key,
                 window_days=days,
-                algorithm=choose_algorithm(algorithm, forest_options_given=forest_given),
+                algorithm=choose_algorithm(
+                    algorithm, forest_options_given=forest_given, metric_name=key
+                ),
                 contamination=contamination,
                 n_estimators=n_estimators,
             )

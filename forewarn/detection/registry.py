@@ -133,7 +133,8 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         min_readings=USEFUL_READINGS,
     ),
 )
-DEFAULT_ALGORITHM = "ensemble"
+DEFAULT_ALGORITHM = "ensemble"  # a series of one metric
+DEVICE_ALGORITHM = "pca_spc"  # a device-level model: how its metrics move together
 
 
 def algorithm(name: str) -> AlgorithmSpec:

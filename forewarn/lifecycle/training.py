@@ -19,7 +19,12 @@ from forewarn.artifacts import save_artifact
 from forewarn.db.models import MLModel
 from forewarn.db.types import ms_to_datetime
 from forewarn.detection.base import Detector, F64Array, I64Array
-from forewarn.detection.registry import DEFAULT_ALGORITHM, algorithm, build_detector
+from forewarn.detection.registry import (
+    DEFAULT_ALGORITHM,
+    DEVICE_ALGORITHM,
+    algorithm,
+    build_detector,
+)
 from forewarn.errors import ConflictError, InvalidInputError
 from forewarn.scoring.registry import ModelRegistry
 from forewarn.services.devices import get_device
@@ -74,12 +79,18 @@ class Fitted:
     values: F64Array
 
 
-def choose_algorithm(requested: str | None, *, forest_options_given: bool) -> str:
+def choose_algorithm(
+    requested: str | None, *, forest_options_given: bool, metric_name: str = ""
+) -> str:
     """The requested algorithm; else isolation_forest for the replaced platform's
-    forest options (contamination, n_estimators); else the product's default."""
+    forest options (contamination, n_estimators); else the product's default for the
+    series key: a device-level one (several metrics, or "*") gets `DEVICE_ALGORITHM`."""
     if requested is not None:
         return algorithm(requested).name
-    return "isolation_forest" if forest_options_given else DEFAULT_ALGORITHM
+    if forest_options_given:
+        return "isolation_forest"
+    device_level = metric_name == ALL_METRICS or "," in metric_name
+    return DEVICE_ALGORITHM if device_level else DEFAULT_ALGORITHM
 
 
 def train_model(session: Session, registry: ModelRegistry, key: bytes, spec: TrainSpec) -> MLModel:

@@ -102,8 +102,9 @@ class TrainRequest(BaseModel):
     algorithm: Annotated[str, Field(max_length=64)] | None = Field(
         default=None,
         description="A registered algorithm (GET /api/v1/ml/algorithms). Default: the "
-        "product's default, or isolation_forest when contamination or n_estimators is given "
-        "(the replaced platform's requests keep their meaning).",
+        "product's default (ensemble for one metric, pca_spc for a device-level model), or "
+        "isolation_forest when contamination or n_estimators is given (the replaced "
+        "platform's requests keep their meaning).",
     )
     params: dict[str, Any] = Field(
         default_factory=dict, description="Further parameters of the chosen algorithm."

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from forewarn.api.deps import AnyUser
 from forewarn.detection.params import plain
-from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
+from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM, DEVICE_ALGORITHM
 from forewarn.schemas.common import Page
 
 router = APIRouter(prefix="/ml/algorithms", tags=["ml"], dependencies=[AnyUser])
@@ -40,7 +40,8 @@ class AlgorithmPublic(BaseModel):
     name: str
     description: str
     multivariate: bool
-    default: bool
+    default: bool  # the default for a series of one metric
+    device_default: bool  # the default for a device-level model (several metrics)
     parameters: list[str]
     defaults: dict[str, Any]  # what a train or evaluate request that sets none gets
     min_readings: int  # training refuses a shorter history (422 naming this minimum)
@@ -55,6 +56,7 @@ def list_algorithms() -> Page[AlgorithmPublic]:
             description=spec.description,
             multivariate=spec.multivariate,
             default=spec.name == DEFAULT_ALGORITHM,
+            device_default=spec.name == DEVICE_ALGORITHM,
             parameters=sorted(spec.parameters),
             defaults=plain(spec.defaults),
             min_readings=spec.min_readings,

@@ -43,12 +43,15 @@ def train(body: TrainRequest, session: SessionDep, runtime: RuntimeDep) -> Model
     """Fit on the window's readings; the new version becomes the series' active model."""
     forest_given = body.contamination is not None or body.n_estimators is not None
     try:
+        key = series_key(body.metric_name)
         spec = TrainSpec(
             device_id=body.device_id,
-            metric_name=series_key(body.metric_name),
+            metric_name=key,
             window_days=body.training_window_days,
             end_ms=body.training_end,
-            algorithm=choose_algorithm(body.algorithm, forest_options_given=forest_given),
+            algorithm=choose_algorithm(
+                body.algorithm, forest_options_given=forest_given, metric_name=key
+            ),
             contamination=body.contamination,
             n_estimators=body.n_estimators,
             params=body.params,
