@@ -15,10 +15,11 @@ the threshold opens a new event, so that no fault hides behind another, when:
   feature, or the level moving the other way (a rate of change, a widened range or a
   jump against the last hour never counts: they are how a level moves, e.g. the return from
   a spike or the end of a stuck run);
-- its severity rises a level (each level doubles the odds of the score) above every one
-  of the excursion's last `quiet_rows` readings, once it has settled for `SETTLE_ROWS`
-  readings (a step builds up its score over a few): a second spike while the first one's
-  aftermath still lingers in the scores;
+- its severity rises a level (each level doubles the odds of the score), once the
+  excursion has settled for `SETTLE_ROWS` readings (a step builds up its score over a few):
+  above the excursion's peak; or, for a level deviation, above each of the last
+  `quiet_rows` readings when none of them was a level deviation itself: a second spike
+  while only the first one's aftermath (rates, ranges) still lingers in the scores;
 - its value leaves the range of the excursion so far (which includes the usual band of the
   metric) by more than the width of that band.
 """
@@ -133,8 +134,9 @@ class EventTracker:
         self.quiet_rows = quiet_rows
         self._bands = [(float(lo), float(hi)) for lo, hi in bands] if bands is not None else None
         self.start: int | None = None
-        self._calm = self._rows = 0
+        self._calm = self._rows = self._peak = 0
         self._levels: deque[int] = deque(maxlen=quiet_rows)  # the excursion's recent levels
+        self._leveled: deque[bool] = deque(maxlen=quiet_rows)  # ... and which were a level
         self._kinds: set[Kind | None] = set()
         self._low: list[float] = []
         self._high: list[float] = []
@@ -165,6 +167,7 @@ class EventTracker:
             self._calm = 0
             return self._continue(ts_ms, score, explain, values)
         self._levels.append(0)
+        self._leveled.append(False)
         self._calm = self._calm + 1 if score < self.release else 0
         if self._calm >= self.quiet_rows:
             self.start = None
@@ -174,9 +177,11 @@ class EventTracker:
     def _open(
         self, ts_ms: int, level: int, kind: Kind | None, values: Sequence[float]
     ) -> EventVerdict:
-        self.start, self._calm, self._rows = ts_ms, 0, 0
+        self.start, self._calm, self._rows, self._peak = ts_ms, 0, 0, level
         self._levels.clear()
         self._levels.append(level)
+        self._leveled.clear()
+        self._leveled.append(kind is not None and kind[1] == "level")
         self._kinds = {kind}
         bands = self._bands or [(x, x) for x in values]
         self._low = [min(x, lo) for x, (lo, _) in zip(values, bands, strict=False)]
@@ -187,14 +192,25 @@ class EventTracker:
         self, ts_ms: int, score: float, explain: Callable[[], Explanation], values: Sequence[float]
     ) -> EventVerdict:
         kind, level = kind_of(explain()), severity(score, self.threshold)
-        rises = self._rows > SETTLE_ROWS and level > max(self._levels)
+        rises = self._rows > SETTLE_ROWS and self._rises(level, kind)
         if self._new_kind(kind) or rises or self._leaves(values):
             return self._open(ts_ms, level, kind, values)
         self._kinds.add(kind)
         self._levels.append(level)
+        self._leveled.append(kind is not None and kind[1] == "level")
+        self._peak = max(self._peak, level)
         self._low = [min(a, b) for a, b in zip(self._low, values, strict=False)]
         self._high = [max(a, b) for a, b in zip(self._high, values, strict=False)]
         return EventVerdict(False, True, self.start)
+
+    def _rises(self, level: int, kind: Kind | None) -> bool:
+        """Above the excursion's peak; or, for a level of its own (not the aftermath of one,
+        which lingers in rates and ranges), above each of its recent readings."""
+        if level > self._peak:
+            return True
+        if kind is None or kind[1] != "level" or level <= max(self._levels):
+            return False
+        return not any(self._leveled)  # the level had settled back: only its aftermath stayed
 
     def _new_kind(self, kind: Kind | None) -> bool:
         return kind is not None and kind not in self._kinds and kind[1] != "moves"
