@@ -3,8 +3,9 @@
 Run: .venv/bin/python benchmarks/bench_streaming.py [--algorithms a,b] [--readings 20000]
      [--batch 100000]
 
-One process, one series, one core: readings/s of `DetectorState.update` on a 1-minute temperature
-series (after priming on 10,000 readings), and of `update_batch` on the same readings in one
+One process, one series, one core: readings/s of `DetectorState.update` on a 1-minute
+temperature series (after priming on 10,000 readings; through the event tracker, as the
+pipeline scores), and of `update_batch` on the same readings in one
 batch (as the batch endpoint scores them, with the same results), training time on those
 10,000 readings (best of three, scikit-learn imported beforehand), memory the fitted detector
 and its primed state keep (tracemalloc), and the artifact size (np.savez_compressed of
@@ -28,6 +29,7 @@ import numpy as np
 
 from forewarn.detection.base import BatchState, Detector
 from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM, algorithm
+from forewarn.detection.tracked import tracked
 from forewarn.sim import TEMPERATURE, generate
 
 INTERVAL_MS = 60_000
@@ -77,7 +79,7 @@ def measure(name: str, n_stream: int) -> list[str]:
     create = algorithm(name).create
     fit_seconds = best_of(3, lambda: create().fit(train_ts, train_values))
     model_bytes, detector = retained_bytes(lambda: create().fit(train_ts, train_values))
-    stream_bytes, state = retained_bytes(lambda: detector.prime(train_ts, train_values))
+    stream_bytes, state = retained_bytes(lambda: tracked(detector, train_ts, train_values))
     rows = list(zip(ts[TRAIN_READINGS:].tolist(), values[TRAIN_READINGS:].tolist(), strict=True))
     update = state.update
     started = time.perf_counter()
@@ -110,7 +112,7 @@ def batch_rate(
     `repeats`, a fresh state each time); 0 if the state has no batch path."""
     best = 0.0
     for _ in range(repeats):
-        state = detector.prime(*history)
+        state = tracked(detector, *history)
         if not isinstance(state, BatchState):
             return 0.0
         started = time.perf_counter()

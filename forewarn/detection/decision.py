@@ -1,10 +1,12 @@
-"""The decision layer (STYLE §8): from a sequence of scores to "report this reading or not".
+"""Threshold sweeps that count an excursion once: what the NAB optimal-threshold figure ranks.
 
-A threshold alone reports every reading of an excursion; an operator, like NAB, counts one
-excursion as one event. `EventGate` reports the first reading whose score exceeds the
-threshold, then stays silent until the score has stayed below `release` for `quiet_rows`
-readings in a row (hysteresis), so one excursion is reported once. Readings scored while
-the state is warming up are never reported and do not change the gate.
+The shipped decision is the event tracker's (`events.py`). A benchmark that sweeps the
+threshold over a detector's raw scores would pay for every high reading of an excursion,
+where the product reports it once. `ExcursionScore` turns the raw scores into ones any
+threshold reads about as the tracker would: one `EventGate` per level of a fixed grid, each
+reporting the first reading above its level and re-arming after `quiet_rows` calm ones; a
+reading keeps its score where it opens an excursion at some level and half of it otherwise
+(`evaluation.replay.sweep_scores`). Nothing here changes a score the product returns.
 """
 
 from __future__ import annotations
