@@ -3,13 +3,11 @@ multi-sensor CSVs) and report NAB, event-level and point-wise scores."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich import box
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -18,23 +16,18 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from forewarn.cli.common import console, err_console
-from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
+from forewarn.cli.evaluate_tables import events_table, files_table, pointwise_table, scores_table
+from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM, DEVICE_ALGORITHM
 from forewarn.errors import ForewarnError, InvalidInputError
 from forewarn.evaluation.backtest import BacktestReport, check_algorithm, run_backtest, scored_rows
 from forewarn.evaluation.corpus import LabelledSeries, load_corpus, with_training
-from forewarn.evaluation.events import summarise
-from forewarn.evaluation.nab import PROFILES, ProfileScore
 from forewarn.evaluation.outputs import write_results, write_summary
 from forewarn.evaluation.plots import plot_path, plot_series
-from forewarn.evaluation.pointwise import PointwiseMetrics
 from forewarn.evaluation.series_csv import parse_timestamp_ms
 
 DEFAULT_PLOTS_DIR = Path("forewarn-evaluation")
-_SHORT = {"reward_low_FP_rate": "low FP", "reward_low_FN_rate": "low FN"}
-_LABELS = [_SHORT.get(profile.name, profile.name) for profile in PROFILES]
 _VALID = ", ".join(spec.name for spec in ALGORITHMS)
 
 
@@ -97,118 +90,6 @@ def _write(report: BacktestReport, root: Path, results: bool, plots: bool) -> No
         console.print(f"{report.algorithm}: results written to {root}")
 
 
-def _score(score: ProfileScore) -> str:
-    """A normalised NAB score, with its threshold when it has one."""
-    text = f"{score.score:.1f}"
-    if score.threshold is None:
-        return text
-    return f"{text}\n@{score.threshold:.3g}" if math.isfinite(score.threshold) else f"{text}\nnever"
-
-
-def _num(value: float, spec: str = ".3f") -> str:
-    """A figure, or "-" when undefined."""
-    return "-" if math.isnan(value) else format(value, spec)
-
-
-def _duration(ms: float) -> str:
-    """A duration in the unit that reads best: seconds, minutes or hours."""
-    if ms < 120_000:
-        return f"{ms / 1000:.0f} s"
-    return f"{ms / 60_000:.0f} min" if ms < 7_200_000 else f"{ms / 3_600_000:.1f} h"
-
-
-def _delay(ms: float, rows: float | None = None) -> str:
-    """A median delay (and in rows), or "-" when nothing was detected."""
-    if math.isnan(ms):
-        return "-"
-    return _duration(ms) + ("" if rows is None else f"\n{rows:g} rows")
-
-
-def _table(title: str) -> Table:
-    """A compact table that fits an 80-column terminal."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    table.add_column("algorithm", no_wrap=True)
-    return table
-
-
-def scores_table(reports: Sequence[BacktestReport]) -> Table:
-    """One row per algorithm: NAB per profile at the optimal threshold and at shipped."""
-    table = _table("NAB score, 0..100 (optimal: best corpus threshold, shown under the score)")
-    for when in ("optimal", "shipped"):
-        for label in _LABELS:
-            table.add_column(f"{when}\n{label}", justify="right")
-    for report in reports:
-        ev = report.evaluation
-        table.add_row(report.algorithm, *map(_score, ev.optimal), *map(_score, ev.shipped))
-    return table
-
-
-def events_table(reports: Sequence[BacktestReport]) -> Table:
-    """One row per algorithm: event metrics at the shipped decisions and replay speed."""
-    table = _table("Events at the shipped decisions")
-    for column in ("precision", "recall", "F1", "median\ndelay", "rows/s"):
-        table.add_column(column, justify="right")
-    for report in reports:
-        events = report.evaluation.events_shipped
-        table.add_row(
-            report.algorithm,
-            _num(events.precision),
-            _num(events.recall),
-            _num(events.f1),
-            _delay(events.median_delay_ms, events.median_delay_rows),
-            f"{report.evaluation.rows_per_second:,.0f}",
-        )
-    return table
-
-
-def _rates(m: PointwiseMetrics) -> tuple[str, str, str]:
-    """F1, false-alarm and missed-alarm rates of point-wise counts."""
-    return _num(m.f1), _num(m.false_alarm_rate, ".1f"), _num(m.missed_alarm_rate, ".1f")
-
-
-def pointwise_table(reports: Sequence[BacktestReport]) -> Table:
-    """One row per algorithm: point-wise figures on `anomalous`, every file's rows pooled."""
-    table = _table("Rows (anomalous), every scored row of every file pooled")
-    for column in ("rows", "precision", "recall", "F1", "FAR %", "MAR %"):
-        table.add_column(column, justify="right")
-    for report in reports:
-        m = report.evaluation.pointwise
-        f1, far, mar = _rates(m)
-        table.add_row(
-            report.algorithm, f"{m.rows:,}", _num(m.precision), _num(m.recall), f1, far, mar
-        )
-    return table
-
-
-def files_table(report: BacktestReport) -> Table:
-    """Per file: events on is_anomaly (windows, detected, false events, delay) and the
-    point-wise F1, FAR and MAR on anomalous."""
-    table = Table(
-        title=f"{report.algorithm}: per file, at the shipped decisions",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-        title_justify="left",
-    )
-    table.add_column("file", overflow="fold", min_width=14)
-    columns = ("rows", "train", "win-\ndows", "found", "false\nevents", "median\ndelay")
-    for column in (*columns, "F1", "FAR\n%", "MAR\n%"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for figures in report.series:
-        events = summarise([figures.events])
-        table.add_row(
-            figures.series.name,
-            f"{len(figures.series.ts_ms):,}",
-            f"{figures.replay.probation:,}",
-            str(events.n_windows),
-            str(events.n_detected),
-            str(events.n_false_events),
-            _delay(events.median_delay_ms),
-            *_rates(figures.pointwise),
-        )
-    return table
-
-
 def _no_nab_reason(corpus: Sequence[LabelledSeries]) -> str:
     """Why NAB does not apply to this corpus, in a few words."""
     if any(len(s.metrics) > 1 for s in corpus):
@@ -251,6 +132,12 @@ def _print(reports: Sequence[BacktestReport], corpus: Sequence[LabelledSeries]) 
     console.print(pointwise_table(reports))
 
 
+def default_for(corpus: Sequence[LabelledSeries]) -> str:
+    """The product's default for these files: the device-level one if any has several
+    metrics (as training a device-level model would choose)."""
+    return DEVICE_ALGORITHM if any(len(s.metrics) > 1 for s in corpus) else DEFAULT_ALGORITHM
+
+
 def evaluate(
     path: Annotated[
         Path,
@@ -261,7 +148,8 @@ def evaluate(
         list[str] | None,
         typer.Option(
             metavar="NAME",
-            help=f"Detector, one of {_VALID}; repeat to compare (default: {DEFAULT_ALGORITHM})",
+            help=f"Detector, one of {_VALID}; repeat to compare (default: {DEFAULT_ALGORITHM}"
+            f" for one metric, {DEVICE_ALGORITHM} for a device's metrics)",
         ),
     ] = None,
     output: Annotated[
@@ -279,11 +167,11 @@ def evaluate(
     ] = None,
 ) -> None:
     """Replay labelled series without look-ahead; report NAB, event and point-wise scores."""
-    names = algorithm or [DEFAULT_ALGORITHM]
     try:
-        for name in names:
+        for name in algorithm or []:
             check_algorithm(name, {})
         corpus = _load(path, labels, train_rows, train_until)
+        names = algorithm or [default_for(corpus)]
         reports = [_backtest(corpus, name, workers) for name in dict.fromkeys(names)]
         root = output or DEFAULT_PLOTS_DIR
         for report in reports:

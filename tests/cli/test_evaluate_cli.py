@@ -12,9 +12,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from forewarn.cli.evaluate import scores_table
+from forewarn.cli.evaluate_tables import scores_table
 from forewarn.cli.main import app
-from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM
+from forewarn.detection.registry import ALGORITHMS, DEFAULT_ALGORITHM, DEVICE_ALGORITHM
 from forewarn.evaluation.backtest import run_backtest
 from forewarn.evaluation.corpus import load_corpus
 from tests.evaluation.helpers import (
@@ -205,6 +205,17 @@ def test_device_files_report_points_and_events_not_nab(
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["nab"] is None and summary["pointwise"]["tp"] + summary["pointwise"]["fn"] == 120
+
+
+def test_device_files_default_to_the_device_level_detector(
+    rig: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, labels = rig
+    args = ("--train-rows", TRAIN, "--output", tmp_path / "out", "--no-plots")
+    result = run("evaluate", data, "--labels", labels, *args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["algorithm"] == DEVICE_ALGORITHM
 
 
 def test_train_until_sets_the_training_rows(rig: tuple[Path, Path], tmp_path: Path) -> None:
