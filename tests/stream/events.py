@@ -33,5 +33,6 @@ def event(
                 "summary": "temperature 45 is 40σ above 25",
                 "metrics": ["temperature"],
             },
+            "event_id": uuid.uuid5(uuid.NAMESPACE_URL, f"event/{ts}"),
         }
     )

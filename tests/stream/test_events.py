@@ -20,6 +20,8 @@ def test_json_form_matches_the_rest_api_and_round_trips() -> None:
     assert data["ts"] == "2024-10-27T03:33:20.123Z"
     assert data["detected_at"] == "2024-10-27T03:33:21.456789Z"
     assert data["device_id"] == str(original.device_id)
+    assert data["event_id"] == str(original.event_id)
+    assert (data["is_anomaly"], data["anomalous"]) == (True, True)  # it opened that event
     back = AnomalyEvent.from_dict(data)
     assert back == original and back.ts == T0
 
@@ -32,6 +34,7 @@ def test_json_form_matches_the_rest_api_and_round_trips() -> None:
         {"ts": "yesterday"},
         {"ts": "2024-10-27T03:33:20"},  # no time zone
         {"explanation": [1, 2]},
+        {"event_id": "not-a-uuid"},
     ],
 )
 def test_malformed_messages_are_refused(change: dict[str, object]) -> None:

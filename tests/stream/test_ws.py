@@ -51,6 +51,9 @@ def test_a_predicted_anomaly_reaches_a_viewer_as_stored(
     assert message["anomaly_score"] == verdict["anomaly_score"]
     assert message["model_id"] == verdict["model_id"]
     assert message["explanation"]["summary"]
+    # The live message names the event the verdict opened, as the stored row does.
+    assert message["event_id"] == verdict["event_id"] == stored[0]["event_id"]
+    assert (message["is_anomaly"], message["anomalous"]) == (True, True)
 
 
 def test_filters_by_device_and_metric(client: TestClient, admin: Headers, viewer: Headers) -> None:
