@@ -334,6 +334,8 @@ def test_series_form_scores_equal_the_items_form(
         assert answer["model_version"] == 1
         assert answer["anomaly_scores"] == [r["anomaly_score"] for r in expected]
         assert answer["is_anomaly"] == [r["is_anomaly"] for r in expected]
+        assert answer["anomalous"] == [r["anomalous"] for r in expected]
+        assert answer["event_ids"] == [r["event_id"] for r in expected]
         assert answer["explanations"] == [r["explanation"] for r in expected]
         assert answer["threshold"] == expected[0]["threshold"]
     assert body["anomaly_count"] == sum(r["is_anomaly"] for r in flat)
@@ -504,7 +506,10 @@ def test_batch_stores_the_anomalies_it_finds(
     assert response.status_code == 200, response.text
     (answer,) = response.json()["series"]
     assert answer["is_anomaly"] == [False, True, False, True, False]
+    # Each stored anomaly names the event it opened, as the batch answer does.
+    opened = {answer["event_ids"][i] for i in (1, 3)}
     stored = anomalies(client, admin, device_id=device)
+    assert {a["event_id"] for a in stored["data"]} == opened and None not in opened
     assert stored["count"] == 2
     by_ts = {to_ms(a["ts"]): a for a in stored["data"]}
     assert set(by_ts) == {T0 + HOUR_MS, T0 + 3 * HOUR_MS}
