@@ -14,7 +14,8 @@ the threshold opens a new event, so that no fault hides behind another, when:
   from its baseline, or outside the known range): another metric, another family of
   feature, or the level moving the other way (a rate of change, a widened range or a
   jump against the last hour never counts: they are how a level moves, e.g. the return from
-  a spike or the end of a stuck run);
+  a spike or the end of a stuck run; nor does a change from a day or a week earlier: the
+  echo of a fault then);
 - its severity rises a level (each level doubles the odds of the score), once the
   excursion has settled for `SETTLE_ROWS` readings (a step builds up its score over a few):
   above the excursion's peak; or, for a level deviation, above each of the last
@@ -44,14 +45,16 @@ SETTLE_ROWS = 3  # readings in which a new excursion's score may still build up
 MAX_LEVEL = 4  # severity levels above the threshold: each doubles the odds of the score
 SPAN_MARGIN = 1.0  # a value this many usual bands beyond the excursion's range is a new one
 KIND_SIGMAS = 4.0  # a kind of deviation weaker than this does not open an event of its own
-# Feature families: a kind is (metric, family, direction); the families in MOVES never
-# open an event of their own (a level that moves also changes its rate and its range).
+# Feature families: a kind is (metric, family, direction).
 FAMILIES = {
-    "value": "level", "z_1h": "moves", "z_1d": "level", "vs_1d_ago": "level",
-    "vs_1w_ago": "level", "seasonal": "level", "range": "level",
+    "value": "level", "z_1h": "moves", "z_1d": "level", "vs_1d_ago": "lag",
+    "vs_1w_ago": "lag", "seasonal": "level", "range": "level",
     "rate": "moves", "range_1h": "moves", "unchanged": "stuck", "gap": "gap",
 }  # fmt: skip
 UNSIGNED = frozenset({"moves", "stuck", "gap"})
+# Families that never open an event by a change of kind: how a level moves, and its echo a
+# day or a week later (a fault yesterday makes today's change from a day earlier unusual).
+FOLLOWERS = frozenset({"moves", "lag"})
 Kind = tuple[str, str, int]
 
 
@@ -213,7 +216,7 @@ class EventTracker:
         return not any(self._leveled)  # the level had settled back: only its aftermath stayed
 
     def _new_kind(self, kind: Kind | None) -> bool:
-        return kind is not None and kind not in self._kinds and kind[1] != "moves"
+        return kind is not None and kind not in self._kinds and kind[1] not in FOLLOWERS
 
     def _leaves(self, values: Sequence[float]) -> bool:
         if self._bands is None:

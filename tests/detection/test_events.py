@@ -81,6 +81,12 @@ def test_how_a_level_moves_never_opens_an_event_of_its_own() -> None:
     assert [v.is_anomaly for v in run(tracker(), [spike, back, widened])] == [True, False, False]
 
 
+def test_the_echo_of_a_fault_a_day_later_never_opens_an_event_of_its_own() -> None:
+    hot = (0.9, why(35.0), 35.0)
+    echo = (0.9, why(-12.0, "vs_1d_ago", baseline=0.0), 26.0)  # yesterday's fault, seen today
+    assert [v.is_anomaly for v in run(tracker(), [hot, echo])] == [True, False]
+
+
 def test_a_weak_deviation_does_not_say_what_kind_an_excursion_is() -> None:
     assert kind_of(why(25.0 - KIND_SIGMAS / 2)) is None
     assert kind_of(why(25.0 - 2 * KIND_SIGMAS)) == ("t", "level", -1)
