@@ -40,7 +40,7 @@ from forewarn.detection.pca_state import PcaSpcState
 from forewarn.detection.pca_stats import autoscale, principal_axes
 from forewarn.detection.spc_limits import control_limits, smoothed_z
 
-THRESHOLD = 0.5  # r / (1 + r) at r = 1: a statistic exactly at its control limit
+THRESHOLD = 0.5  # r / (1 + r) at r = 1: T² or Q at `alarm` times its limit, or the change at its
 ALARM = 2.0  # an excursion opens once T² or Q is beyond this multiple of its limit ...
 HORIZON = 10  # ... or the change over this many readings is beyond its own limit
 RELEASE = 0.8  # it closes once T² and Q are back under this share of their limits
