@@ -1,7 +1,7 @@
 """Device-level detectors on the SKAB pump rig (and on the simulated rig), point-wise.
 
 Run: .venv/bin/python benchmarks/bench_skab.py [--data ../shared/data/skab] [--rig]
-     [--algorithms pca_spc,ensemble] [--set smoothing=1 ...] [--cv]
+     [--algorithms pca_spc,ensemble] [--set smoothing=1 ...] [--cv [--grid alarm=1,2 ...]]
 
 SKAB's protocol (the data's README): per run, fit on the first 400 rows, prime the state
 with them, then score the rest one reading at a time; pool the rows of every run and score
@@ -11,8 +11,9 @@ false-alarm rate (FAR, % of normal rows anomalous) and the missed-alarm rate (MA
 fault rows not). `--rig` runs the same on `forewarn.sim.rig.fault_suite` (seeds 1-3: an
 hour of training, an hour with five faults) and adds each fault kind's point-wise recall.
 `--set name=value` overrides a detector parameter (ablations); `--cv` chooses pca_spc's
-quantile (the limit) and release level by leave-one-run-out cross-validation (best F1 within
-the false-alarm budget). Exits 0 whatever the figures.
+quantile (the limits), alarm line, release level and change horizon by leave-one-run-out
+cross-validation (best F1 within the false-alarm budget, on the other runs and the rig);
+`--grid name=v1,v2` replaces one axis of its grid. Exits 0 whatever the figures.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ REPO = Path(__file__).resolve().parents[1]
 SKAB_DIR = REPO.parent / "shared" / "data" / "skab"
 TRAIN_ROWS = 400
 RIG_SEEDS = (1, 2, 3)
-CV_GRID = {"quantile": (0.99999, 0.999999, 0.9999999, 0.99999999), "release": (0.4, 0.5, 0.6, 1.0)}
+CV_GRID: dict[str, tuple[object, ...]] = {
+    "quantile": (0.999999, 0.9999999, 0.99999999),
+    "alarm": (1.0, 1.5, 2.0),
+    "release": (0.8, 1.0),
+    "horizon": (0, 10),
+}
 FAR_BUDGET = 10.0  # % of normal rows: the product's false-alarm target
 
 
@@ -152,10 +158,11 @@ def criterion(
     return worst <= FAR_BUDGET, (skab[0] + rig[0]) / 2 if worst <= FAR_BUDGET else -worst
 
 
-def cross_validate(skab: list[Run], rig: list[Run]) -> None:
+def cross_validate(skab: list[Run], rig: list[Run], space: dict[str, tuple[object, ...]]) -> None:
     """Leave one SKAB run out: pick the grid point by `criterion` on the other runs and the
     simulated rig; score the left-out run with it; pool."""
-    grid = [dict(zip(CV_GRID, p, strict=True)) for p in itertools.product(*CV_GRID.values())]
+    grid = [dict(zip(space, p, strict=True)) for p in itertools.product(*space.values())]
+    grid = [g for g in grid if float(g.get("release", 1)) <= float(g.get("alarm", 1))]  # type: ignore[arg-type]
     states = [[replay("pca_spc", run, g).state for run in skab] for g in grid]
     on_rig = [figures([replay("pca_spc", run, g).state for run in rig], rig) for g in grid]
     held, picks = [], []
@@ -182,6 +189,11 @@ def parsed_overrides(pairs: list[str]) -> dict[str, object]:
     return {k: json.loads(v) for k, v in (p.split("=", 1) for p in pairs)}
 
 
+def parsed_grid(pairs: list[str]) -> dict[str, tuple[object, ...]]:
+    """`name=v1,v2` pairs as grid axes (values read as JSON) that replace the default ones."""
+    return {k: tuple(json.loads(f"[{v}]")) for k, v in (p.split("=", 1) for p in pairs)}
+
+
 def main() -> None:
     """Parse the arguments and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -190,11 +202,12 @@ def main() -> None:
     parser.add_argument("--algorithms", default="pca_spc,ensemble")
     parser.add_argument("--set", action="append", default=[], help="parameter=value (JSON)")
     parser.add_argument("--cv", action="store_true", help="cross-validate pca_spc's grid")
+    parser.add_argument("--grid", action="append", default=[], help="parameter=v1,v2 (JSON)")
     args = parser.parse_args()
     algorithms, overrides = args.algorithms.split(","), parsed_overrides(args.set)
     skab = load_skab(args.data)
     if args.cv:
-        cross_validate(skab, rig_runs())
+        cross_validate(skab, rig_runs(), CV_GRID | parsed_grid(args.grid))
         return
     report("SKAB valve1 (fit on 400 rows, all 8 metrics)", skab, algorithms, overrides)
     if args.rig:

@@ -68,3 +68,25 @@ def explanation(
     text = summary(named_metrics(metrics, shares), ratios, of_q)
     ordered = tuple(metrics[j] for j in ranked_metrics(shares))
     return Explanation(text, deviations(model, metrics, scaling, e, of_q), ordered)
+
+
+def change_explanation(
+    model: ReadingStats,
+    metrics: Sequence[str],
+    scaling: Scaling,
+    rows: tuple[list[float], list[float]],
+    ratio: float,
+) -> Explanation:
+    """The explanation of a change: `rows` are the smoothed standardised reading and its
+    difference from `horizon` readings before; each metric's deviation is its smoothed
+    value against the one then, in its own unit."""
+    (e, diff), (center, scale) = rows, scaling
+    shares = model.contributions(diff)
+    named = named_metrics(metrics, shares)
+    verb = "moves" if len(named) == 1 else "move"
+    text = f"{' and '.join(named)} {verb} unlike in training (change {ratio:.1f}× its limit)"
+    found = tuple(
+        Deviation("rate", c + s * ej, c + s * (ej - dj), s, m)
+        for m, ej, dj, c, s in zip(metrics, e, diff, center, scale, strict=True)
+    )
+    return Explanation(text, found, tuple(metrics[j] for j in ranked_metrics(shares)))

@@ -8,41 +8,44 @@ training rows keeps the components that explain `explained_variance` of their va
 most k - 1, so a residual is always left). A reading gets two statistics: Hotelling's T² on
 the kept components — how far the device is from its usual operating point along the
 directions it normally moves — and Q, the squared prediction error left outside them — how
-far the metrics move *unlike each other* compared with training. Each is divided by its
-control limit (`spc_limits`); the score is ``r / (1 + r)`` of the larger ratio r, so 0.5 is
-the limit. `release_` is the score at `release` times the limit, the level the event
-tracker waits for the statistic to stay under before it closes an excursion; by default the
-limit itself (leave-one-run-out on the pump rig chose no hysteresis, see docs/multisensor.md).
+far the metrics move *unlike each other* compared with training; each has a control limit
+(`spc_limits`). A third statistic, the change (`pca_change`), is T² and Q of the smoothed
+reading's difference over the last `horizon` readings, on the axes of such differences in
+training: a fault that starts at once moves the metrics within a few readings, a slow
+wander the training rows did not show does not.
+
+A reading opens an excursion when T² or Q passes `alarm` times its limit, or when the
+change passes its limit while moving away from the usual operating point; it stays open
+until T² and Q are back under `release` times their limits (and the change under its own).
+The score is ``r / (1 + r)`` of the largest of T²/(alarm·limit), Q/(alarm·limit) and the
+change over its limit when beyond it, so the threshold is 0.5; `release_` is the score at
+T² or Q at `release` times the limit. The three levels were chosen by leave-one-run-out on
+the pump rig with the simulated rig in the criterion (docs/multisensor.md).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
-from forewarn.detection.batch import BatchScores, BatchScoring
+from forewarn.detection.base import Arrays, F64Array, I64Array
 from forewarn.detection.features import as_columns, checked_history
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.params import get_params, known_params
-from forewarn.detection.pca_explain import explanation
-from forewarn.detection.pca_stats import (
-    ReadingStats,
-    autoscale,
-    principal_axes,
-    smoothed_rows,
-    statistics,
-)
+from forewarn.detection.pca_change import change_model
+from forewarn.detection.pca_state import PcaSpcState
+from forewarn.detection.pca_stats import autoscale, principal_axes
 from forewarn.detection.spc_limits import control_limits, smoothed_z
-from forewarn.errors import InvalidInputError
 
-THRESHOLD = 0.5  # r / (1 + r) at r = 1: a statistic exactly at its control limit
-RELEASE = 1.0  # an excursion closes once the statistic is back under this share of its limit
+THRESHOLD = 0.5  # r / (1 + r) at r = 1: T² or Q at `alarm` times its limit, or the change at its
+ALARM = 2.0  # an excursion opens once T² or Q is beyond this multiple of its limit ...
+HORIZON = 10  # ... or the change over this many readings is beyond its own limit
+RELEASE = 0.8  # it closes once T² and Q are back under this share of their limits
 _VECTORS = ("center", "scale", "eigenvalues", "loadings", "limits")
+_CHANGE = ("change_eigenvalues", "change_loadings", "change_limits")
 
 
 class PcaSpc:
@@ -61,9 +64,14 @@ class PcaSpc:
     limit_folds : int
         Contiguous training blocks, each scored by a model fitted on the others, for the
         limits (below 2, or too few rows per block: in-sample statistics).
+    alarm : float
+        Multiple of its control limit at which T² or Q opens an excursion (the action line).
+    horizon : int
+        Readings over which the change statistic differences the smoothed reading
+        (0 = no change statistic).
     release : float
-        Share of its control limit the statistic must stay under (for the event tracker's
-        quiet readings) to close an excursion (0 < release <= 1).
+        Share of its control limit T² and Q must stay under (for the event tracker's quiet
+        readings) to close an excursion (0 < release <= alarm).
     seed : int
         Unused (the method is deterministic); kept for the common detector signature.
     metrics : sequence of str
@@ -90,9 +98,10 @@ class PcaSpc:
 
     It fails when the training rows do not cover the device's normal operating range or its
     slow wander (a new load, a warmer day, or a level that settles elsewhere after a fault
-    moves T² and Q beyond limits), when a fault moves the metrics along the directions they
-    normally move together and stays inside the training range, and with a single metric,
-    where it is an EWMA chart on the z-score.
+    moves T² and Q beyond limits), when a fault builds up too slowly for the change statistic
+    and stays under the alarm line (it is then missed or flagged late), when a fault moves the
+    metrics along the directions they normally move together and stays inside the training
+    range, and with a single metric, where it is an EWMA chart on the z-score.
     """
 
     algorithm: ClassVar[str] = "pca_spc"
@@ -102,15 +111,20 @@ class PcaSpc:
     eigenvalues_: F64Array
     loadings_: F64Array  # (k, kept)
     limits_: F64Array  # T², Q
-    release_: float  # the score at `release` times the limit
+    change_eigenvalues_: F64Array  # the change statistic's axes and limits (T², Q)
+    change_loadings_: F64Array
+    change_limits_: F64Array
+    release_: float  # the score at T² or Q at `release` times their limits
 
     def __init__(
         self,
         *,
         explained_variance: float = 0.99,
-        quantile: float = 0.99999999,
+        quantile: float = 0.9999999,
         smoothing: int = 10,
         limit_folds: int = 5,
+        alarm: float = ALARM,
+        horizon: int = HORIZON,
         release: float = RELEASE,
         seed: int = 0,
         metrics: Sequence[str] = ("value",),
@@ -120,6 +134,8 @@ class PcaSpc:
         self.quantile = quantile
         self.smoothing = smoothing
         self.limit_folds = limit_folds
+        self.alarm = alarm
+        self.horizon = horizon
         self.release = release
         self.seed = seed
         self.metrics = tuple(metrics)
@@ -147,12 +163,17 @@ class PcaSpc:
         )
         if columns.shape[1] == 1:
             self.limits_[1] = math.inf  # no residual space: Q is 0 and never alarms
+        horizon = max(int(self.horizon), 1)
+        limits = (span, int(self.limit_folds), self.quantile)
+        model = change_model(columns, e, horizon, self.explained_variance, limits)
+        self.change_eigenvalues_, self.change_loadings_, self.change_limits_ = model
         self._set_levels()
         return self
 
     def _set_levels(self) -> None:
         self.threshold_ = THRESHOLD
-        self.release_ = float(self.release) / (1.0 + float(self.release))
+        share = float(self.release) / float(self.alarm)
+        self.release_ = share / (1.0 + share)
 
     def _check_params(self) -> None:
         if not 0.0 < self.explained_variance <= 1.0:
@@ -161,8 +182,12 @@ class PcaSpc:
             raise ValueError("quantile must be in [0.5, 1)")
         if int(self.smoothing) < 1:
             raise ValueError("smoothing must be at least 1 reading")
-        if not 0.0 < self.release <= 1.0:
-            raise ValueError("release must be in (0, 1]")
+        if int(self.horizon) < 0:
+            raise ValueError("horizon must be 0 (no change statistic) or more readings")
+        if not self.alarm > 0.0:
+            raise ValueError("alarm must be positive")
+        if not 0.0 < self.release <= self.alarm:
+            raise ValueError("release must be in (0, alarm]")
 
     def prime(self, ts_ms: I64Array, values: F64Array) -> PcaSpcState:
         """A state whose smoothed reading has run over the history (learned, not scored)."""
@@ -175,7 +200,7 @@ class PcaSpc:
     def to_arrays(self) -> Arrays:
         """Scale, components and limits as numeric arrays."""
         self._fitted()
-        return {k: getattr(self, f"{k}_") for k in _VECTORS}
+        return {k: getattr(self, f"{k}_") for k in _VECTORS + _CHANGE}
 
     @classmethod
     def from_arrays(
@@ -185,6 +210,8 @@ class PcaSpc:
         detector = cls(**known_params(cls, params))
         for k in _VECTORS:
             setattr(detector, f"{k}_", np.asarray(arrays[k], dtype=np.float64))
+        for k, off in zip(_CHANGE, _no_change(len(detector.center_)), strict=True):
+            setattr(detector, f"{k}_", np.asarray(arrays.get(k, off), dtype=np.float64))
         detector._set_levels()
         return detector
 
@@ -194,77 +221,6 @@ class PcaSpc:
         return self
 
 
-class PcaSpcState(BatchScoring):
-    """The EWMA of the standardised readings, scored by its T² and Q over their limits."""
-
-    def __init__(self, detector: PcaSpc) -> None:
-        """Score with `detector`'s scale, components and limits."""
-        self._detector = detector
-        self._model = ReadingStats(detector.eigenvalues_, detector.loadings_, detector.limits_)
-        self._center = detector.center_.tolist()
-        self._scale = detector.scale_.tolist()
-        self._limits = detector.limits_.tolist()
-        self._alpha = detector.alpha
-        self._warm_up = max(int(detector.smoothing), 1)
-        self._smoothed: list[float] | None = None  # EWMA of the standardised metrics
-        self._seen = 0
-        self._last: list[float] = []  # the last reading, raw
-        self._ratios = (0.0, 0.0)  # the last reading's T² and Q over their limits
-
-    @property
-    def width(self) -> int:
-        """Values per reading."""
-        return len(self._center)
-
-    def forget_last(self) -> None:
-        """Drop the last reading from what `explain` describes (priming is not scoring)."""
-        self._last, self._ratios = [], (0.0, 0.0)
-
-    def update(self, ts_ms: int, value: float | Sequence[float]) -> Scored:
-        """Score a reading by the larger of its smoothed T² and Q over their limits."""
-        values = self._checked(value)
-        z = [(x - c) / s for x, c, s in zip(values, self._center, self._scale, strict=True)]
-        a, e = self._alpha, self._smoothed
-        e = z if e is None else [ej + a * (zj - ej) for ej, zj in zip(e, z, strict=True)]
-        t2, q = self._model.t2_q(e)
-        warming_up = self._seen < self._warm_up - 1
-        self._smoothed, self._seen = e, min(self._seen + 1, self._warm_up)
-        self._last, self._ratios = values, (t2 / self._limits[0], q / self._limits[1])
-        r = max(self._ratios)
-        return Scored(r / (1.0 + r), warming_up)
-
-    def _checked(self, value: float | Sequence[float]) -> list[float]:
-        values = [float(value)] if isinstance(value, float | int) else [float(v) for v in value]
-        if len(values) != self.width:
-            raise InvalidInputError(("value",), f"expected {self.width} values per reading")
-        if not all(map(math.isfinite, values)):
-            raise InvalidInputError(("value",), "readings must be finite numbers")
-        return values
-
-    def score_batch(self, ts_ms: I64Array, values: F64Array) -> BatchScores:
-        """As `update` on each reading in turn: the same arithmetic in numpy, same order."""
-        d, n = self._detector, len(values)
-        z = (values - d.center_) / d.scale_
-        start = None if self._smoothed is None else np.array(self._smoothed)
-        e = smoothed_rows(z, self._alpha, start)
-        t2, q = statistics(e, d.eigenvalues_, d.loadings_)
-        ratios = np.column_stack([t2 / self._limits[0], q / self._limits[1]])
-        top = ratios.max(axis=1)
-        warming_up = np.arange(self._seen, self._seen + n) < self._warm_up - 1
-        self._smoothed, self._seen = e[-1].tolist(), min(self._seen + n, self._warm_up)
-        self._last, self._ratios = values[-1].tolist(), (float(ratios[-1, 0]), float(ratios[-1, 1]))
-        explain = partial(self._explain_at, e, ratios)
-        return BatchScores(top / (1.0 + top), warming_up, explain)
-
-    def explain(self) -> Explanation:
-        """Which metrics contribute most to the statistic furthest beyond its limit."""
-        if not self._last or self._smoothed is None:
-            return Explanation("no reading scored yet", (), self._detector.metrics)
-        return self._explain(self._smoothed, self._ratios)
-
-    def _explain_at(self, e: F64Array, ratios: F64Array, i: int) -> Explanation:
-        return self._explain(e[i].tolist(), (float(ratios[i, 0]), float(ratios[i, 1])))
-
-    def _explain(self, e: list[float], ratios: tuple[float, float]) -> Explanation:
-        scaling = (self._center, self._scale)
-        return explanation(self._model, self._detector.metrics, scaling, e, ratios)
+def _no_change(k: int) -> tuple[F64Array, F64Array, F64Array]:
+    """A change model that never fires (for models saved before it existed)."""
+    return np.ones(1), np.zeros((k, 1)), np.full(2, math.inf)

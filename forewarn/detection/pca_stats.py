@@ -8,6 +8,7 @@ the same order, so a batch gives the same bits as one reading after another.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -77,6 +78,20 @@ def smoothed_rows(z: F64Array, alpha: float, start: F64Array | None = None) -> F
             smoothed.append(e)
         out[:, j] = smoothed
     return out
+
+
+def lagged(e: F64Array, horizon: int, history: Sequence[Sequence[float]]) -> F64Array:
+    """For each smoothed row, the one `horizon` rows before it in the stream that `history`
+    (the last rows before `e`, oldest first) continues; the stream's first row stands in
+    for rows before it (so the first difference is zero)."""
+    full = np.vstack([np.array(history, dtype=np.float64).reshape(-1, e.shape[1]), e])
+    at = np.arange(len(history), len(full)) - horizon
+    return full[np.maximum(at, 0)]
+
+
+def differences(e: F64Array, horizon: int, history: Sequence[Sequence[float]]) -> F64Array:
+    """Each smoothed row minus the one `horizon` rows before it (see `lagged`)."""
+    return e - lagged(e, horizon, history)
 
 
 def scaled_chi2_limit(x: F64Array, quantile: float) -> float:

@@ -14,6 +14,7 @@ import numpy as np
 from forewarn.detection.base import F64Array
 from forewarn.detection.pca_stats import (
     autoscale,
+    differences,
     principal_axes,
     scaled_chi2_limit,
     smoothed_rows,
@@ -28,30 +29,45 @@ def smoothed_z(columns: F64Array, center: F64Array, scale: F64Array, alpha: floa
     return smoothed_rows((columns - center) / scale, alpha)
 
 
+def scored_rows(
+    columns: F64Array, center: F64Array, scale: F64Array, alpha: float, horizon: int
+) -> F64Array:
+    """The smoothed standardised rows, or their differences over `horizon` rows if any."""
+    e = smoothed_z(columns, center, scale, alpha)
+    return differences(e, horizon, []) if horizon else e
+
+
 def held_out_statistics(
-    columns: F64Array, share: float, kept: int, alpha: float, folds: int
+    columns: F64Array, share: float, kept: int, alpha: float, folds: int, horizon: int = 0
 ) -> tuple[F64Array, F64Array]:
-    """T² and Q of each smoothed training row by a model that did not see its block."""
+    """T² and Q of each smoothed training row (or its difference over `horizon` rows) by a
+    model that did not see its block."""
     if folds < 2 or len(columns) < folds * MIN_FOLD_ROWS:
-        center, scale = autoscale(columns)
-        e = smoothed_z(columns, center, scale, alpha)
+        e = scored_rows(columns, *autoscale(columns), alpha, horizon)
         return statistics(e, *principal_axes(e, share, kept))
     parts: list[tuple[F64Array, F64Array]] = []
     for block in np.array_split(np.arange(len(columns)), folds):
         rest = np.delete(columns, block, axis=0)
         center, scale = autoscale(rest)
-        axes = principal_axes(smoothed_z(rest, center, scale, alpha), share, kept)
-        parts.append(statistics(smoothed_z(columns, center, scale, alpha)[block], *axes))
+        axes = principal_axes(scored_rows(rest, center, scale, alpha, horizon), share, kept)
+        rows = scored_rows(columns, center, scale, alpha, horizon)[block]
+        parts.append(statistics(rows, *axes))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def control_limits(
-    columns: F64Array, share: float, kept: int, smoothing: int, folds: int, quantile: float
+    columns: F64Array,
+    share: float,
+    kept: int,
+    smoothing: int,
+    folds: int,
+    quantile: float,
+    horizon: int = 0,
 ) -> F64Array:
     """The T² and Q limits: `quantile` of a scaled χ² fitted to the held-out statistics,
-    leaving out the first `smoothing` rows, where the EWMA has not yet settled."""
+    leaving out the first `smoothing` (+ `horizon`) rows, where the EWMA has not settled."""
     alpha = 2.0 / (smoothing + 1.0)
-    t2, q = held_out_statistics(columns, share, kept, alpha, folds)
-    skip = min(smoothing, len(t2) - 1)
+    t2, q = held_out_statistics(columns, share, kept, alpha, folds, horizon)
+    skip = min(smoothing + horizon, len(t2) - 1)
     limits = [scaled_chi2_limit(x[skip:], quantile) for x in (t2, q)]
     return np.array(limits, dtype=np.float64)

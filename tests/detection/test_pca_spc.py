@@ -135,7 +135,7 @@ def test_one_metric_is_a_chart_on_its_z() -> None:
     rng = np.random.default_rng(0)
     ts = np.arange(2_000, dtype=np.int64) * 1_000
     values = 50 + rng.normal(0, 1, 2_000)
-    model = PcaSpc(metrics=["temperature"], smoothing=1).fit(ts, values)
+    model = PcaSpc(metrics=["temperature"], smoothing=1, alarm=1.0).fit(ts, values)
     assert model.limits_[1] == np.inf  # no residual space: Q never alarms
     state = model.prime(ts, values)
     assert not decide(state.update(2_000_000, 50.5), model.threshold_)
@@ -160,16 +160,17 @@ def test_bad_readings_and_parameters_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="finite"):
         state.update(0, [1.0, 2.0, 3.0, 4.0, 5.0, float("nan")])
     for bad in ({"explained_variance": 0.0}, {"quantile": 1.0}, {"smoothing": 0}, {"release": 0.0},
-                {"release": 1.5}):  # fmt: skip
+                {"release": 2.5}, {"alarm": 0.0}, {"horizon": -1}):  # fmt: skip
         with pytest.raises(ValueError):
             PcaSpc(metrics=RIG_METRICS, **bad).fit(train.ts_ms, train.values)
 
 
 def test_the_release_level_is_the_score_at_a_share_of_the_limit() -> None:
     train, _ = fault_suite(1)
-    model = PcaSpc(metrics=RIG_METRICS, release=0.5).fit(train.ts_ms, train.values)
+    model = PcaSpc(metrics=RIG_METRICS, alarm=1.0, release=0.5).fit(train.ts_ms, train.values)
     assert model.release_ == pytest.approx(1 / 3)  # r / (1 + r) at half the limit
-    assert detector(1).release_ == detector(1).threshold_  # the default: the limit itself
+    assert detector(1).threshold_ == 0.5  # opened at `alarm` (2) times the limits ...
+    assert detector(1).release_ == pytest.approx(0.4 / 1.4)  # ... closed under 0.8 times
     rebuilt = PcaSpc.from_arrays(model.to_arrays(), params=model.params())
     assert (rebuilt.threshold_, rebuilt.release_) == (model.threshold_, model.release_)
 
@@ -177,9 +178,48 @@ def test_the_release_level_is_the_score_at_a_share_of_the_limit() -> None:
 def test_a_lower_release_holds_an_excursion_open_longer() -> None:
     train, test = fault_suite(1)
     held = []
-    for release in (1.0, 0.3):
-        model = PcaSpc(metrics=RIG_METRICS, release=release).fit(train.ts_ms, train.values)
+    for release in (2.0, 0.3):  # the alarm (2 x the limits) itself, then far under it
+        # without the change statistic, which holds the end of a sudden fault open by itself
+        model = PcaSpc(metrics=RIG_METRICS, release=release, horizon=0)
+        model = model.fit(train.ts_ms, train.values)
         state = tracked(model, train.ts_ms, train.values)
         readings = zip(test.ts_ms.tolist(), test.values.tolist(), strict=True)
         held.append(sum(bool(state.update(t, v).anomalous) for t, v in readings))
     assert held[1] > held[0]
+
+
+def two_metrics(shape: str, horizon: int = 10) -> tuple[int | None, str]:
+    """The first flagged row and the explanation there, when pressure leaves flow's line by
+    3 noise stds: at once at row 100 (`step`) or over rows 0-500 (`ramp`)."""
+    rng = np.random.default_rng(0)
+    load = np.repeat(rng.uniform(0.5, 1.0, 20), 50)
+    values = np.column_stack([30 * load, 1 + 4 * load]) + rng.normal(0, 0.1, (1000, 2))
+    ts = np.arange(1000, dtype=np.int64) * 1000
+    model = PcaSpc(metrics=["flow", "pressure"], horizon=horizon).fit(ts, values)
+    state, noise = model.prime(ts, values), np.random.default_rng(1).normal(0, 0.1, (600, 2))
+    for i in range(600):
+        share = float(i >= 100) if shape == "step" else min(i / 500, 1.0)
+        reading = [30 * load[-1], 1 + 4 * load[-1] + 0.3 * share] + noise[i]
+        if decide(state.update(1_000_000 + 1000 * i, reading.tolist()), model.threshold_):
+            return i, state.explain().summary
+    return None, ""
+
+
+def test_a_sudden_change_opens_at_once_and_a_slow_one_only_at_the_alarm_line() -> None:
+    row, summary = two_metrics("step")
+    assert row is not None and 100 <= row < 115  # within the 10-reading horizon
+    assert summary.startswith("pressure") and "change" in summary
+    late, _ = two_metrics("ramp")
+    assert late is not None and late > 300  # the level alone, at 2 × its limits
+    level_only, _ = two_metrics("step", horizon=0)
+    assert level_only is None or level_only > row
+
+
+def test_a_model_saved_without_the_change_statistic_still_scores() -> None:
+    model = detector(1)
+    arrays = {k: v for k, v in model.to_arrays().items() if not k.startswith("change_")}
+    rebuilt = PcaSpc.from_arrays(arrays, params=model.params())
+    assert np.all(np.isinf(rebuilt.change_limits_))
+    train, test = fault_suite(1)
+    scores = rebuilt.prime(train.ts_ms, train.values).score_batch(test.ts_ms, test.values)
+    assert np.all(np.isfinite(scores.scores))

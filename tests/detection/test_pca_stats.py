@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forewarn.detection.pca_stats import scaled_chi2_limit, smoothed_rows
+from forewarn.detection.pca_stats import differences, scaled_chi2_limit, smoothed_rows
 from forewarn.detection.spc_limits import control_limits
 
 
@@ -36,3 +36,12 @@ def test_higher_quantiles_give_wider_limits() -> None:
     columns[:, :2] += rng.normal(0, 0.1, (500, 2))
     low, high = (control_limits(columns, 0.9, 2, 10, 5, q) for q in (0.99, 0.99999))
     assert np.all(high > low) and np.all(low > 0)
+
+
+def test_the_differences_continue_exactly_where_they_stopped() -> None:
+    e = np.random.default_rng(3).normal(size=(100, 3))
+    whole = differences(e, 10, [])
+    rest = differences(e[37:], 10, e[27:37].tolist())
+    assert np.array_equal(whole[37:], rest)
+    assert np.array_equal(whole[0], np.zeros(3))  # the stream's first row stands in before it
+    assert np.array_equal(whole[5], e[5] - e[0])
