@@ -14,7 +14,8 @@ from forewarn.runtime import build_runtime
 from forewarn.schemas.auth import LoginRequest
 from forewarn.schemas.devices import DeviceCreate
 from forewarn.schemas.evaluation import EvaluateRequest
-from forewarn.schemas.ml import BatchPredictRequest, PredictRequest, TrainRequest
+from forewarn.schemas.ml import TrainRequest
+from forewarn.schemas.predict import BatchPredictRequest, PredictRequest
 from forewarn.schemas.telemetry import Reading
 from tests.factories import make_settings
 

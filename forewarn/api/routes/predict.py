@@ -17,14 +17,14 @@ from forewarn.api.deps import Operator, RuntimeDep, SessionDep
 from forewarn.api.errors import in_body
 from forewarn.errors import InvalidInputError
 from forewarn.pipeline.predict import ReadingIn, SeriesIn, SeriesOut
-from forewarn.schemas.ml import (
+from forewarn.schemas.ml import series_key
+from forewarn.schemas.predict import (
     BatchPredictRequest,
     BatchPredictResponse,
     PredictRequest,
     PredictResponse,
     SeriesPrediction,
     SeriesValues,
-    series_key,
 )
 from forewarn.scoring.scorer import Verdict, now_ms
 from forewarn.telemetry.readings import check_batch_size
