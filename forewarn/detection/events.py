@@ -19,8 +19,9 @@ the threshold opens a new event, so that no fault hides behind another, when:
 - its severity rises a level (each level doubles the odds of the score), once the
   excursion has settled for `SETTLE_ROWS` readings (a step builds up its score over a few):
   above the excursion's peak; or, for a level deviation, above each of the last
-  `quiet_rows` readings when none of them was a level deviation itself: a second spike
-  while only the first one's aftermath (rates, ranges) still lingers in the scores;
+  `quiet_rows` readings when none of them was a level deviation or a value outside its
+  usual band: a second spike once the first is over and only its aftermath (rates, 1-hour
+  ranges) still lingers in the scores;
 - its value leaves the range of the excursion so far (which includes the usual band of the
   metric) by more than the width of that band.
 """
@@ -139,7 +140,8 @@ class EventTracker:
         self.start: int | None = None
         self._calm = self._rows = self._peak = 0
         self._levels: deque[int] = deque(maxlen=quiet_rows)  # the excursion's recent levels
-        self._leveled: deque[bool] = deque(maxlen=quiet_rows)  # ... and which were a level
+        # ... and which of them still showed the fault: a level deviation, or a value out of band
+        self._leveled: deque[bool] = deque(maxlen=quiet_rows)
         self._kinds: set[Kind | None] = set()
         self._low: list[float] = []
         self._high: list[float] = []
@@ -170,7 +172,7 @@ class EventTracker:
             self._calm = 0
             return self._continue(ts_ms, score, explain, values)
         self._levels.append(0)
-        self._leveled.append(False)
+        self._leveled.append(self._outside(values))
         self._calm = self._calm + 1 if score < self.release else 0
         if self._calm >= self.quiet_rows:
             self.start = None
@@ -184,7 +186,7 @@ class EventTracker:
         self._levels.clear()
         self._levels.append(level)
         self._leveled.clear()
-        self._leveled.append(kind is not None and kind[1] == "level")
+        self._leveled.append(self._shows_fault(kind, values))
         self._kinds = {kind}
         bands = self._bands or [(x, x) for x in values]
         self._low = [min(x, lo) for x, (lo, _) in zip(values, bands, strict=False)]
@@ -200,23 +202,33 @@ class EventTracker:
             return self._open(ts_ms, level, kind, values)
         self._kinds.add(kind)
         self._levels.append(level)
-        self._leveled.append(kind is not None and kind[1] == "level")
+        self._leveled.append(self._shows_fault(kind, values))
         self._peak = max(self._peak, level)
         self._low = [min(a, b) for a, b in zip(self._low, values, strict=False)]
         self._high = [max(a, b) for a, b in zip(self._high, values, strict=False)]
         return EventVerdict(False, True, self.start)
 
     def _rises(self, level: int, kind: Kind | None) -> bool:
-        """Above the excursion's peak; or, for a level of its own (not the aftermath of one,
-        which lingers in rates and ranges), above each of its recent readings."""
+        """Above the excursion's peak; or, for a level deviation once the last fault was
+        over (its aftermath lingering in rates and ranges), above each recent reading."""
         if level > self._peak:
             return True
         if kind is None or kind[1] != "level" or level <= max(self._levels):
             return False
-        return not any(self._leveled)  # the level had settled back: only its aftermath stayed
+        return not any(self._leveled)  # the fault was over: only its aftermath stayed
 
     def _new_kind(self, kind: Kind | None) -> bool:
         return kind is not None and kind not in self._kinds and kind[1] not in FOLLOWERS
+
+    def _shows_fault(self, kind: Kind | None, values: Sequence[float]) -> bool:
+        """Whether a reading still shows a fault of its own: a level deviation, or a value
+        outside its band (not only the rates and ranges a past fault leaves behind)."""
+        return (kind is not None and kind[1] == "level") or self._outside(values)
+
+    def _outside(self, values: Sequence[float]) -> bool:
+        """Whether a value lies outside its metric's usual band."""
+        bands = self._bands or []
+        return any(x < lo or x > hi for x, (lo, hi) in zip(values, bands, strict=False))
 
     def _leaves(self, values: Sequence[float]) -> bool:
         if self._bands is None:

@@ -104,10 +104,19 @@ def test_a_rise_of_severity_opens_a_new_event_once_the_excursion_has_settled() -
 
 def test_a_second_spike_while_the_first_still_lingers_is_a_new_event() -> None:
     spike = (1.0, why(9.0, metric="v", baseline=2.0), 9.0)
-    lingering = (0.7, why(8.0, "range_1h", "v", baseline=1.0), 2.0)
-    got = run(tracker(quiet_rows=6), [spike] + [lingering] * 8 + [spike])
+    lingering = (0.7, why(8.0, "range_1h", "v", baseline=1.0), 2.0)  # back in its band
+    vibration = EventTracker(THRESHOLD, bands=[(0.3, 4.5)], quiet_rows=6)
+    got = run(vibration, [spike] + [lingering] * 8 + [spike])
     assert [i for i, v in enumerate(got) if v.is_anomaly] == [0, 9]
     assert all(v.anomalous for v in got)
+
+
+def test_while_the_value_stays_out_of_its_band_the_same_fault_goes_on() -> None:
+    spike = (1.0, why(9.0, metric="v", baseline=2.0), 9.0)
+    still_high = (0.7, why(8.0, "range_1h", "v", baseline=1.0), 6.0)  # above its band
+    vibration = EventTracker(THRESHOLD, bands=[(0.3, 4.5)], quiet_rows=6)
+    got = run(vibration, [spike] + [still_high] * 8 + [spike])
+    assert [i for i, v in enumerate(got) if v.is_anomaly] == [0]
 
 
 def test_a_value_beyond_the_excursion_by_more_than_the_usual_band_is_a_new_event() -> None:
