@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from forewarn.db.models import AnomalyDetection
 from forewarn.db.types import utcnow
-from forewarn.detection.base import DetectorState, VerdictBatchState, decide
 from forewarn.detection.events import event_id
+from forewarn.detection.tracked import TrackedState
 from forewarn.scoring.registry import ActiveModel, ModelRegistry
 from forewarn.scoring.series_state import Previous, SeriesStates
 from forewarn.scoring.usage import UsageTracker
@@ -114,7 +114,7 @@ class Scorer:
     ) -> list[tuple[list[Verdict], tuple[float, int, int]]]:
         """Verdicts and (seconds, first ts, last ts) per model; the seconds count positioning
         the state (a rebuild, after a restart) and scoring, not the wait for the writes."""
-        positioned: list[tuple[DetectorState | None, float]] = []
+        positioned: list[tuple[TrackedState | None, float]] = []
         for w in work:
             started = time.perf_counter()
             state = self._state(session, w) if w.readings else None
@@ -134,7 +134,7 @@ class Scorer:
                 self._states.advanced(w.model.id, state, w.readings[-1][0])
         return results
 
-    def _state(self, session: Session, w: Work) -> DetectorState:
+    def _state(self, session: Session, w: Work) -> TrackedState:
         detector = self._registry.detector(w.model)
         return self._states.state_for(session, w.model, detector, w.readings[0][0], w.previous)
 
@@ -153,38 +153,22 @@ class Scorer:
 
 
 def _verdicts(
-    state: DetectorState, readings: Sequence[tuple[int, Value]], threshold: float, scope: str
+    state: TrackedState, readings: Sequence[tuple[int, Value]], threshold: float, scope: str
 ) -> list[Verdict]:
-    """Verdicts in reading order; states that can, score the whole batch at once. Events
-    are named within `scope` (the model)."""
-    if isinstance(state, VerdictBatchState):
-        stamps = [ts for ts, _ in readings]
-        batch = state.verdict_batch(stamps, [value for _, value in readings], threshold)
-        why = {i: e.as_dict() for i, e in batch.explanations.items()}
-        columns = zip(
-            stamps, batch.scores, batch.flags, batch.warming_up, batch.anomalous,
-            batch.event_starts, strict=True,
-        )  # fmt: skip
-        return [
-            Verdict(ts, score, flag, warming, why.get(i), inside, _event(scope, start))
-            for i, (ts, score, flag, warming, inside, start) in enumerate(columns)
-        ]
-    return [_verdict(state, ts, value, threshold, scope) for ts, value in readings]
-
-
-def _verdict(state: DetectorState, ts: int, value: Value, threshold: float, scope: str) -> Verdict:
-    scored = state.update(ts, value)
-    flagged = decide(scored, threshold)
-    explanation = state.explain().as_dict() if flagged else None
-    inside = flagged if scored.anomalous is None else scored.anomalous
-    start = ts if flagged and scored.event_start is None else scored.event_start
-    return Verdict(
-        ts, scored.score, flagged, scored.warming_up, explanation, inside, _event(scope, start)
-    )
-
-
-def _event(scope: str, start: int | None) -> str | None:
-    return None if start is None else event_id(scope, start)
+    """Verdicts in reading order, the whole batch scored at once. Events are named within
+    `scope` (the model), each id made once however many readings its excursion spans."""
+    stamps = [ts for ts, _ in readings]
+    batch = state.verdict_batch(stamps, [value for _, value in readings], threshold)
+    why = {i: e.as_dict() for i, e in batch.explanations.items()}
+    ids = {s: event_id(scope, s) for s in set(batch.event_starts) if s is not None}
+    columns = zip(
+        stamps, batch.scores, batch.flags, batch.warming_up, batch.anomalous,
+        batch.event_starts, strict=True,
+    )  # fmt: skip
+    return [
+        Verdict(ts, score, flag, warming, why.get(i), inside, ids.get(start))
+        for i, (ts, score, flag, warming, inside, start) in enumerate(columns)
+    ]
 
 
 def _store_anomalies(

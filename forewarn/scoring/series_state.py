@@ -14,13 +14,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from forewarn.detection.base import BatchState, Detector, DetectorState, F64Array, I64Array
-from forewarn.detection.tracked import tracked
+from forewarn.detection.base import Detector, F64Array, I64Array
+from forewarn.detection.tracked import TrackedState, tracked
 from forewarn.scoring.registry import ActiveModel
 from forewarn.telemetry.query import latest_before_each, read_aligned
 
@@ -36,7 +35,7 @@ class Previous:
 
 @dataclass
 class _Entry:
-    state: DetectorState
+    state: TrackedState
     last_ts: int | None
 
 
@@ -71,7 +70,7 @@ class SeriesStates:
         detector: Detector,
         ts_ms: int,
         known: Previous | None = None,
-    ) -> DetectorState:
+    ) -> TrackedState:
         """The model's state, positioned right before a reading at `ts_ms`.
 
         `known` is the stored reading before `ts_ms` when the caller already read it.
@@ -84,7 +83,7 @@ class SeriesStates:
                 return entry.state
         return _rebuild(session, model, detector, ts_ms)
 
-    def advanced(self, model_id: uuid.UUID, state: DetectorState, last_ts: int) -> None:
+    def advanced(self, model_id: uuid.UUID, state: TrackedState, last_ts: int) -> None:
         """Remember a state that has now seen readings up to `last_ts`."""
         with self._lock:
             self._entries[model_id] = _Entry(state, last_ts)
@@ -109,7 +108,7 @@ def combine_previous(found: list[int | None]) -> int | None:
     return None if any(f is None for f in found) else min(f for f in found if f is not None)
 
 
-def _rebuild(session: Session, model: ActiveModel, detector: Detector, ts_ms: int) -> DetectorState:
+def _rebuild(session: Session, model: ActiveModel, detector: Detector, ts_ms: int) -> TrackedState:
     """Prime on the training window, then replay what came after, strictly before `ts_ms`."""
     window = model.training_end_ms - model.training_start_ms
     primed_until = min(model.training_end_ms, ts_ms - 1)
@@ -118,18 +117,10 @@ def _rebuild(session: Session, model: ActiveModel, detector: Detector, ts_ms: in
         primed_until, replay_ts, replay_values = ts_ms - 1, replay_ts[:0], replay_values[:0]
     hist_ts, hist_values = _read(session, model, primed_until - window, primed_until)
     state = tracked(detector, hist_ts, hist_values, model.threshold)
-    _replay(state, replay_ts.tolist(), replay_values.tolist(), model.threshold)
+    # Readings already scored before, fed in one vectorised pass: exactly the state of
+    # one-by-one updates (see tests/detection/test_batch_states.py).
+    state.update_batch(replay_ts.tolist(), replay_values.tolist(), model.threshold)
     return state
-
-
-def _replay(state: DetectorState, stamps: list[int], values: list[Any], threshold: float) -> None:
-    """Feed readings already scored before; a batch state does it in one vectorised pass,
-    leaving exactly the state of one-by-one updates (see tests/detection/test_batch_states.py)."""
-    if len(stamps) > 1 and isinstance(state, BatchState):
-        state.update_batch(stamps, values, threshold)
-        return
-    for ts, value in zip(stamps, values, strict=True):
-        state.update(ts, value)
 
 
 def _read(
