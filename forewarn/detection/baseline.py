@@ -81,9 +81,9 @@ class FeatureBaseline:
         if not row:
             return Explanation("no reading scored yet", (), metrics)
         columns = layout.columns(metrics)
-        picked = [(k, j) for k, j in enumerate(scored_columns(layout, metrics))]
-        waiting = [j for _, j in picked if row[j] != row[j]]  # NaN: horizon not yet covered
-        picked = [(k, j) for k, j in picked if row[j] == row[j]]
+        scored = list(enumerate(scored_columns(layout, metrics)))
+        waiting = [j for _, j in scored if row[j] != row[j]]  # NaN: horizon not yet covered
+        picked = [(k, j) for k, j in scored if row[j] == row[j]]
         found = sorted(((self._surprise(k, row[j]), k, j) for k, j in picked), key=lambda f: -f[0])
         deviations = [self._deviation(k, *columns[j], row[j]) for _, k, j in found]
         first = deviations[0].metric
@@ -94,10 +94,7 @@ class FeatureBaseline:
         ]
         # "temperature rose 4.1σ above its 1-hour mean; rate of change 6× usual"
         summary = "; ".join([phrases[0], *(p.removeprefix(f"{first} ") for p in phrases[1:])])
-        short = [s.name for s in layout.left_out() if s.kind in ("zscore", "range")]
-        if waiting or short:
-            names = ", ".join(dict.fromkeys([*short, *(columns[j][1].name for j in waiting)]))
-            summary += f" ({names} left out: too little history yet)"
+        summary += _left_out(layout, [columns[j][1] for j in waiting])
         ranked = tuple(dict.fromkeys(d.metric for d in deviations if d.metric)) or metrics
         return Explanation(summary, tuple(deviations), ranked)
 
@@ -115,6 +112,14 @@ class FeatureBaseline:
     def from_arrays(cls, arrays: Mapping[str, np.ndarray[Any, Any]], prefix: str) -> Self:
         """Rebuild from `to_arrays` output."""
         return cls(*(np.asarray(arrays[prefix + k], dtype=np.float64) for k in _VECTORS))
+
+
+def _left_out(layout: FeatureLayout, waiting: list[FeatureSpec]) -> str:
+    """What an explanation adds about windows left out: those the training history was too
+    short for, and those the stream has not covered yet ("" when none)."""
+    short = [s.name for s in layout.left_out() if s.kind in ("zscore", "range")]
+    names = ", ".join(dict.fromkeys([*short, *(s.name for s in waiting)]))
+    return f" ({names} left out: too little history yet)" if names else ""
 
 
 def _surprise(value: float, tail: _Tail) -> float:

@@ -133,10 +133,10 @@ class EventTracker:
         """Decide against `threshold`; `bands` (each metric's usual low and high) enable the
         range rule."""
         self._release = release
-        self.threshold = self.release = threshold
         self.retarget(threshold)
         self.quiet_rows = quiet_rows
         self._bands = [(float(lo), float(hi)) for lo, hi in bands] if bands is not None else None
+        self._spans = [hi - lo for lo, hi in self._bands or []]
         self.start: int | None = None
         self._calm = self._rows = self._peak = 0
         self._levels: deque[int] = deque(maxlen=quiet_rows)  # the excursion's recent levels
@@ -231,12 +231,9 @@ class EventTracker:
         return any(x < lo or x > hi for x, (lo, hi) in zip(values, bands, strict=False))
 
     def _leaves(self, values: Sequence[float]) -> bool:
-        if self._bands is None:
-            return False
-        spans = [hi - lo for lo, hi in self._bands]
         return any(
             x < low - SPAN_MARGIN * span or x > high + SPAN_MARGIN * span
-            for x, low, high, span in zip(values, self._low, self._high, spans, strict=False)
+            for x, low, high, span in zip(values, self._low, self._high, self._spans, strict=False)
             if span > 0
         )
 

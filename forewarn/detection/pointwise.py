@@ -158,28 +158,26 @@ class PointwiseState(BatchScoring):
         """Score many readings at once: a point-wise model has no state to advance."""
         scores = self._forest.score_many(values if self.width > 1 else values[:, 0])
         self._last = self._as_given(values[-1])
-        return BatchScores(
-            scores, np.zeros(len(scores), dtype=bool), partial(self._explain_row, values)
-        )
+        calm = np.zeros(len(scores), dtype=bool)  # a point-wise model never warms up
+        return BatchScores(scores, calm, partial(self._explain_row, values))
 
     def _explain_row(self, values: F64Array, i: int) -> Explanation:
-        last, self._last = self._last, self._as_given(values[i])
-        try:
-            return self.explain()
-        finally:
-            self._last = last
+        return self._explained(self._as_given(values[i]))
 
     def _as_given(self, row: F64Array) -> float | list[float]:
         return row.tolist() if self.width > 1 else float(row[0])
 
     def explain(self) -> Explanation:
         """Which metric lies farthest from its learned median, in robust sigmas."""
+        return self._explained(self._last)
+
+    def _explained(self, reading: float | Sequence[float]) -> Explanation:
         d = self._detector
         deviations = sorted(
             (
                 Deviation("value", float(v), float(m), float(s), metric=name)
                 for name, v, m, s in zip(
-                    d.metrics, np.atleast_1d(self._last), d.median_, d.scale_, strict=True
+                    d.metrics, np.atleast_1d(reading), d.median_, d.scale_, strict=True
                 )
             ),
             key=lambda dev: -abs(dev.sigmas),
