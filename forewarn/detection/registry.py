@@ -116,10 +116,7 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         name="ensemble",
         detector_class=LikelihoodEnsemble,
         multivariate=True,
-        description=(
-            "Robust and seasonal likelihoods + range check, reporting each excursion once"
-            " (default)."
-        ),
+        description=("Robust and seasonal likelihoods + range check (the default for one metric)."),
         min_readings=USEFUL_READINGS,
     ),
     AlgorithmSpec(

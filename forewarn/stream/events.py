@@ -43,7 +43,7 @@ class AnomalyEvent:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AnomalyEvent:
         """The event of an `anomaly_detections` row as scoring inserts it."""
-        return cls(**{field.name: row[field.name] for field in fields(cls) if field.name in row})
+        return cls(**{field.name: row[field.name] for field in fields(cls)})
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form: the fields of GET /ml/anomalies, plus `"type": "anomaly"`. A
