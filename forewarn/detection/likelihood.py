@@ -22,6 +22,7 @@ from forewarn.detection.batch import BatchScorer, BatchScores, BatchScoring
 from forewarn.detection.features import FeatureLayout
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.params import get_params, known_params
+from forewarn.detection.rare_level import RareLevel
 from forewarn.detection.robust import RobustZScore
 from forewarn.detection.seasonal import SeasonalProfile
 from forewarn.detection.windowed_forest import WindowedForest
@@ -48,6 +49,7 @@ BASES: dict[str, Any] = {
     "robust_zscore": RobustZScore,
     "windowed_forest": WindowedForest,
     "seasonal_profile": SeasonalProfile,
+    "rare_level": RareLevel,
 }
 
 

@@ -16,6 +16,7 @@ from forewarn.detection.likelihood import AnomalyLikelihood
 from forewarn.detection.params import CALLER_PARAMS, default_params
 from forewarn.detection.pca_spc import PcaSpc
 from forewarn.detection.pointwise import PointwiseForest
+from forewarn.detection.rare_level import RareLevel
 from forewarn.detection.robust import RobustZScore
 from forewarn.detection.seasonal import SeasonalProfile
 from forewarn.detection.windowed_forest import WindowedForest
@@ -99,6 +100,12 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         description="Robust z of the reading against the median at its time of week or day.",
     ),
     AlgorithmSpec(
+        name="rare_level",
+        detector_class=RareLevel,
+        multivariate=True,
+        description="How seldom training visited the levels of the last hour (two-sided tails).",
+    ),
+    AlgorithmSpec(
         name="robust_likelihood",
         detector_class=AnomalyLikelihood,
         fixed={"base": "robust_zscore"},
@@ -116,7 +123,10 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         name="ensemble",
         detector_class=LikelihoodEnsemble,
         multivariate=True,
-        description=("Robust and seasonal likelihoods + range check (the default for one metric)."),
+        description=(
+            "Robust, seasonal and rare-level likelihoods + range check"
+            " (the default for one metric)."
+        ),
         min_readings=USEFUL_READINGS,
     ),
     AlgorithmSpec(

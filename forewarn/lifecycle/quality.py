@@ -51,6 +51,7 @@ KNOBS: tuple[Knob, ...] = (
             "robust_zscore",
             "windowed_forest",
             "seasonal_profile",
+            "rare_level",
             "robust_likelihood",
             "forest_likelihood",
         ),
