@@ -75,6 +75,7 @@ def _members(change: Callable[[list[str]], list[str]]) -> Edit:
 
 WITHOUT_SEASONAL = _members(lambda m: [x for x in m if x != "seasonal_profile"])
 WITHOUT_ROBUST = _members(lambda m: [x for x in m if x != "robust_zscore"])
+WITHOUT_RARE = _members(lambda m: [x for x in m if x != "rare_level"])
 WITH_FOREST = _members(lambda m: [*m, "windowed_forest"])
 GRID: tuple[Variant, ...] = (  # the shipped default first: ties go to it
     Variant("default", _set()),
@@ -96,6 +97,7 @@ ABLATION: tuple[Variant, ...] = (
     Variant("default", _set()),
     Variant("without seasonal member", WITHOUT_SEASONAL),
     Variant("without robust member", WITHOUT_ROBUST),
+    Variant("without rare-level member", WITHOUT_RARE),
     Variant("without range check", _set(range_tolerance=math.inf)),
     Variant("short_rows=1 (no averaging)", _set(short_rows=1)),
     Variant("+ windowed_forest member", WITH_FOREST),

@@ -16,7 +16,15 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from forewarn.detection.base import Arrays, Deviation, Explanation, F64Array, I64Array, Scored
+from forewarn.detection.base import (
+    Arrays,
+    BoolArray,
+    Deviation,
+    Explanation,
+    F64Array,
+    I64Array,
+    Scored,
+)
 from forewarn.detection.batch import BatchScores, BatchScoring
 from forewarn.detection.features import as_columns
 from forewarn.detection.isolation_forest import NotFittedError
@@ -28,6 +36,9 @@ RANGE_SCORE = 1.0  # score of a reading outside the known range (see known_range
 RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
 RELEASE_SHARE = 0.5  # normal readings' likelihoods stay far below the threshold: an
 # excursion has calmed down once they are below this share of it
+# Members that say how long a series has been unusual rather than what is unusual: they
+# explain a reading only while every other member is calm (below the release level).
+DWELL_MEMBERS = frozenset({"rare_level"})
 
 
 class LikelihoodEnsemble:
@@ -75,7 +86,7 @@ class LikelihoodEnsemble:
     def __init__(
         self,
         *,
-        members: Sequence[str] = ("robust_zscore", "seasonal_profile"),
+        members: Sequence[str] = ("robust_zscore", "seasonal_profile", "rare_level"),
         range_tolerance: float = 0.02,
         short_rows: int = 3,
         long_rows: int = 2_000,
@@ -167,6 +178,8 @@ class EnsembleState(BatchScoring):
     ) -> None:
         """Start from primed member states, the known range and the history length."""
         self._members = members
+        self._dwell = [name in DWELL_MEMBERS for name in detector.members]
+        self._calm = detector.release_
         self._range = KnownRange(detector.metrics, *known_range, detector.range_tolerance)
         self._exits: list[Exit] = []
         self._best = 0
@@ -176,7 +189,7 @@ class EnsembleState(BatchScoring):
         """Score a reading and check its range, then learn it."""
         scored = [member.update(ts_ms, value) for member in self._members]
         scores = [s.score for s in scored]
-        self._best = int(np.argmax(scores)) if len(scores) > 1 else 0
+        self._best = self._explaining(scores)
         score = max(scores)
         values = [float(value)] if isinstance(value, float | int) else [float(v) for v in value]
         exits = self._range.check(values)
@@ -195,7 +208,7 @@ class EnsembleState(BatchScoring):
         """As `update` on each reading in turn: members and range check batched."""
         members = [member.score_batch(ts_ms, values) for member in self._members]
         scores = np.stack([m.scores for m in members])
-        best = np.argmax(scores, axis=0)
+        best = explaining(scores, np.array(self._dwell), self._calm)
         score = scores.max(axis=0)
         seen = self._seen + 1 + np.arange(len(ts_ms))
         exits = {i: e for i, e in self._range.check_many(values).items() if e}
@@ -207,8 +220,28 @@ class EnsembleState(BatchScoring):
         return BatchScores(score, members[0].warming_up, explain)
 
     def explain(self) -> Explanation:
-        """The range exit, if any, then the most anomalous member's explanation."""
+        """The range exit, if any, then the explaining member's explanation."""
         return with_exits(self._members[self._best].explain(), self._exits)
+
+    def _explaining(self, scores: list[float]) -> int:
+        """`explaining` for one reading, in plain Python (the streaming path's speed)."""
+        best = max(range(len(scores)), key=scores.__getitem__)
+        if not self._dwell[best]:
+            return best
+        others = [i for i, dwell in enumerate(self._dwell) if not dwell]
+        other = max(others, key=scores.__getitem__, default=best)
+        return other if scores[other] >= self._calm else best
+
+
+def explaining(scores: F64Array, dwell: BoolArray, calm: float) -> I64Array:
+    """Per reading (a column of `scores`, one row per member), the member that explains it:
+    the highest-scoring one, unless that is a dwell member while another is not calm."""
+    best: I64Array = np.argmax(scores, axis=0)
+    if dwell.all() or not dwell.any():
+        return best
+    others = np.where(dwell[:, None], -np.inf, scores)
+    use_other = dwell[best] & (others.max(axis=0) >= calm)
+    return np.asarray(np.where(use_other, np.argmax(others, axis=0), best), dtype=np.int64)
 
 
 def with_exits(base: Explanation, exits: list[Exit]) -> Explanation:

@@ -51,11 +51,13 @@ FAMILIES = {
     "value": "level", "z_1h": "moves", "z_1d": "level", "vs_1d_ago": "lag",
     "vs_1w_ago": "lag", "seasonal": "level", "range": "level",
     "rate": "moves", "range_1h": "moves", "unchanged": "stuck", "gap": "gap",
+    "rare_level": "dwell",
 }  # fmt: skip
-UNSIGNED = frozenset({"moves", "stuck", "gap"})
-# Families that never open an event by a change of kind: how a level moves, and its echo a
-# day or a week later (a fault yesterday makes today's change from a day earlier unusual).
-FOLLOWERS = frozenset({"moves", "lag"})
+UNSIGNED = frozenset({"moves", "stuck", "gap", "dwell"})
+# Families that never open an event by a change of kind: how a level moves, its echo a day
+# or a week later (a fault yesterday makes today's change from a day earlier unusual), and
+# how long it has stayed at rare levels (the hour after any level fault).
+FOLLOWERS = frozenset({"moves", "lag", "dwell"})
 Kind = tuple[str, str, int]
 
 
