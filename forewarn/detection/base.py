@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, Self, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -20,9 +20,9 @@ BoolArray = npt.NDArray[np.bool_]
 Arrays = dict[str, np.ndarray[Any, Any]]
 
 
-@dataclass(frozen=True)
-class Scored:
-    """A state's verdict on one reading.
+class Scored(NamedTuple):
+    """A state's verdict on one reading (a named tuple: every reading makes several, and a
+    frozen dataclass costs four times as much to build).
 
     `score` is the detector's own score, never lowered to suppress a repeat. The event
     fields are set by the decision layer (`detection.events.EventTracker`); None means
