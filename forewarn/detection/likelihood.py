@@ -25,6 +25,7 @@ from forewarn.detection.params import get_params, known_params
 from forewarn.detection.rare_level import RareLevel
 from forewarn.detection.robust import RobustZScore
 from forewarn.detection.seasonal import SeasonalProfile
+from forewarn.detection.surprise_rate import SurpriseRate
 from forewarn.detection.windowed_forest import WindowedForest
 
 D_HALF = 6.0  # decades of rarity that score 0.5
@@ -50,6 +51,7 @@ BASES: dict[str, Any] = {
     "windowed_forest": WindowedForest,
     "seasonal_profile": SeasonalProfile,
     "rare_level": RareLevel,
+    "surprise_rate": SurpriseRate,
 }
 
 
