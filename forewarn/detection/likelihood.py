@@ -223,7 +223,8 @@ class LikelihoodState(BatchScoring):
         self._recent[slot] = raw
         self._n += 1
         z = self._averaged.push(self._sum / self._short)
-        return Scored(decades_score(tail_decades(z)), warming_up=scored.warming_up)
+        decades = -math.log10(0.5 * math.erfc(z / _SQRT2)) if z < 8.0 else tail_decades(z)
+        return Scored(decades / (decades + D_HALF), scored.warming_up)
 
     @property
     def width(self) -> int:
@@ -265,12 +266,12 @@ class RunningGaussian:
 
     def push(self, x: float) -> float:
         """z of x against the values before it; then learn x."""
+        alpha, var = self._alpha, self._var
         delta = x - self._mean
-        z = delta / math.sqrt(self._var)
-        self._mean += self._alpha * delta
-        var = (1 - self._alpha) * (self._var + self._alpha * delta * delta)
-        self._var = max(var, VAR_FLOOR)
-        return z
+        self._mean += alpha * delta
+        learned = (1 - alpha) * (var + alpha * delta * delta)
+        self._var = learned if learned > VAR_FLOOR else VAR_FLOOR
+        return delta / math.sqrt(var)
 
     def push_many(self, xs: F64Array) -> F64Array:
         """`push` on each value in turn: a tight loop, as each step needs the last."""
