@@ -91,7 +91,19 @@ def horizon_rows(spec: FeatureSpec, interval_ms: int) -> int:
     """Rows a per-metric spec's horizon spans at this sampling interval (0: no horizon)."""
     if spec.horizon_ms == 0 or not spec.per_metric:
         return 0
-    return min(max(round(spec.horizon_ms / interval_ms), MIN_ROWS), MAX_ROWS)
+    return window_rows(spec.horizon_ms, interval_ms)
+
+
+def window_rows(horizon_ms: int, interval_ms: int) -> int:
+    """Rows a rolling window of `horizon_ms` spans at this sampling interval."""
+    return min(max(round(horizon_ms / interval_ms), MIN_ROWS), MAX_ROWS)
+
+
+def covered_rows(horizon_ms: int, interval_ms: int, n_rows: int) -> int:
+    """`window_rows`, or 0 when `n_rows` of training history do not cover the window
+    `COVER_FACTOR` times (as `is_supported` asks of a windowed feature)."""
+    rows = window_rows(horizon_ms, interval_ms)
+    return rows if n_rows >= COVER_FACTOR * rows else 0
 
 
 def is_supported(spec: FeatureSpec, interval_ms: int, n_rows: int) -> bool:

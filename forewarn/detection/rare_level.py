@@ -26,14 +26,12 @@ import numpy as np
 from forewarn.detection.base import Arrays, Deviation, Explanation, F64Array, I64Array, Scored
 from forewarn.detection.batch import BatchScores, BatchScoring
 from forewarn.detection.features import (
-    COVER_FACTOR,
     HOUR_MS,
-    MAX_ROWS,
-    MIN_ROWS,
     MINUTE_MS,
     FeatureLayout,
     as_columns,
     checked_history,
+    covered_rows,
 )
 from forewarn.detection.isolation_forest import NotFittedError
 from forewarn.detection.params import get_params, known_params
@@ -134,10 +132,8 @@ class RareLevel:
         """Learn the horizon in rows, each metric's level bins and its typical cost."""
         checked_history(ts_ms, values)
         self.layout_ = FeatureLayout.learn(ts_ms)
-        rows = round(HORIZON_MS / self.layout_.interval_ms)
-        self.rows_ = min(max(rows, MIN_ROWS), MAX_ROWS)
-        if len(ts_ms) < COVER_FACTOR * self.rows_:
-            self.rows_ = 0  # too little history to know which levels are rare
+        # 0: too little history to know which levels are rare
+        self.rows_ = covered_rows(HORIZON_MS, self.layout_.interval_ms, len(ts_ms))
         columns = as_columns(values)
         learned = [level_costs(x) for x in columns.T]
         most = max(len(c) for _, _, c in learned)

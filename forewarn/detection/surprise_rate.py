@@ -30,13 +30,11 @@ import numpy as np
 from forewarn.detection.base import Arrays, Explanation, F64Array, I64Array, Scored
 from forewarn.detection.batch import BatchScores, BatchScoring
 from forewarn.detection.features import (
-    COVER_FACTOR,
     HOUR_MS,
-    MAX_ROWS,
-    MIN_ROWS,
     FeatureLayout,
     as_columns,
     checked_history,
+    covered_rows,
     horizon_text,
 )
 from forewarn.detection.isolation_forest import NotFittedError
@@ -65,8 +63,7 @@ def unusual_level(distance: F64Array) -> F64Array:
 
 def rate_horizons(interval_ms: int, n_rows: int) -> list[int]:
     """Rows of each horizon the sampling interval and the training length support."""
-    rows = [min(max(round(h / interval_ms), MIN_ROWS), MAX_ROWS) for h in HORIZONS_MS]
-    return sorted({h for h in rows if n_rows >= COVER_FACTOR * h})
+    return sorted({r for h in HORIZONS_MS if (r := covered_rows(h, interval_ms, n_rows))})
 
 
 def normal_score(log_q: float) -> float:
