@@ -76,6 +76,7 @@ def _members(change: Callable[[list[str]], list[str]]) -> Edit:
 WITHOUT_SEASONAL = _members(lambda m: [x for x in m if x != "seasonal_profile"])
 WITHOUT_ROBUST = _members(lambda m: [x for x in m if x != "robust_zscore"])
 WITHOUT_RARE = _members(lambda m: [x for x in m if x != "rare_level"])
+WITHOUT_SURPRISE = _members(lambda m: [x for x in m if x != "surprise_rate"])
 WITH_FOREST = _members(lambda m: [*m, "windowed_forest"])
 GRID: tuple[Variant, ...] = (  # the shipped default first: ties go to it
     Variant("default", _set()),
@@ -85,7 +86,7 @@ GRID: tuple[Variant, ...] = (  # the shipped default first: ties go to it
     Variant("long_rows=4000", _set(long_rows=4_000)),
     Variant("range_tolerance=0.01", _set(range_tolerance=0.01)),
     Variant("range_tolerance=0.05", _set(range_tolerance=0.05)),
-    Variant("robust member only", WITHOUT_SEASONAL),
+    Variant("without seasonal member", WITHOUT_SEASONAL),
     Variant("+ windowed_forest member", WITH_FOREST),
 )
 # `decades` only sets the shipped threshold (the event tracker's): the sweep is unchanged, so
@@ -98,6 +99,7 @@ ABLATION: tuple[Variant, ...] = (
     Variant("without seasonal member", WITHOUT_SEASONAL),
     Variant("without robust member", WITHOUT_ROBUST),
     Variant("without rare-level member", WITHOUT_RARE),
+    Variant("without surprise-rate member", WITHOUT_SURPRISE),
     Variant("without range check", _set(range_tolerance=math.inf)),
     Variant("short_rows=1 (no averaging)", _set(short_rows=1)),
     Variant("+ windowed_forest member", WITH_FOREST),

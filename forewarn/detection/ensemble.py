@@ -1,5 +1,6 @@
-"""The default detector: anomaly likelihoods of robust feature surprises and of seasonal
-prediction errors, and a range check.
+"""The default detector: anomaly likelihoods of robust feature surprises, of seasonal
+prediction errors, of how rarely the recent levels were visited and of how often unusual
+changes occur, and a range check.
 
 Two of the three layers (STYLE §8): (1) each member detector turns a reading into a raw
 score; (2) the likelihood layer turns raw scores into how unusual the recent ones are
@@ -36,9 +37,9 @@ RANGE_SCORE = 1.0  # score of a reading outside the known range (see known_range
 RANGE_MIN_ROWS = 300  # ... once the range has been learned on at least this many readings
 RELEASE_SHARE = 0.5  # normal readings' likelihoods stay far below the threshold: an
 # excursion has calmed down once they are below this share of it
-# Members that say how long a series has been unusual rather than what is unusual: they
-# explain a reading only while every other member is calm (below the release level).
-DWELL_MEMBERS = frozenset({"rare_level"})
+# Members that say how long or how often a series has been unusual rather than what is
+# unusual: they explain a reading only while every other member is calm (below release).
+CONTEXT_MEMBERS = frozenset({"rare_level", "surprise_rate"})
 
 
 class LikelihoodEnsemble:
@@ -48,7 +49,7 @@ class LikelihoodEnsemble:
     ----------
     members : sequence of str
         Raw scorers, each wrapped in its own anomaly likelihood ("robust_zscore",
-        "seasonal_profile", "windowed_forest").
+        "seasonal_profile", "rare_level", "surprise_rate", "windowed_forest").
     range_tolerance : float
         A reading further than this share of the known range beyond it scores 1.
     short_rows, long_rows, decades
@@ -86,7 +87,12 @@ class LikelihoodEnsemble:
     def __init__(
         self,
         *,
-        members: Sequence[str] = ("robust_zscore", "seasonal_profile", "rare_level"),
+        members: Sequence[str] = (
+            "robust_zscore",
+            "seasonal_profile",
+            "rare_level",
+            "surprise_rate",
+        ),
         range_tolerance: float = 0.02,
         short_rows: int = 3,
         long_rows: int = 2_000,
@@ -178,7 +184,7 @@ class EnsembleState(BatchScoring):
     ) -> None:
         """Start from primed member states, the known range and the history length."""
         self._members = members
-        self._dwell = [name in DWELL_MEMBERS for name in detector.members]
+        self._dwell = [name in CONTEXT_MEMBERS for name in detector.members]
         self._calm = detector.release_
         self._range = KnownRange(detector.metrics, *known_range, detector.range_tolerance)
         self._exits: list[Exit] = []

@@ -19,6 +19,7 @@ from forewarn.detection.pointwise import PointwiseForest
 from forewarn.detection.rare_level import RareLevel
 from forewarn.detection.robust import RobustZScore
 from forewarn.detection.seasonal import SeasonalProfile
+from forewarn.detection.surprise_rate import SurpriseRate
 from forewarn.detection.windowed_forest import WindowedForest
 from forewarn.errors import InvalidInputError
 
@@ -106,6 +107,12 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         description="How seldom training visited the levels of the last hour (two-sided tails).",
     ),
     AlgorithmSpec(
+        name="surprise_rate",
+        detector_class=SurpriseRate,
+        multivariate=True,
+        description="How rare the last hour's count of unusual changes is at the training rate.",
+    ),
+    AlgorithmSpec(
         name="robust_likelihood",
         detector_class=AnomalyLikelihood,
         fixed={"base": "robust_zscore"},
@@ -124,7 +131,7 @@ ALGORITHMS: tuple[AlgorithmSpec, ...] = (
         detector_class=LikelihoodEnsemble,
         multivariate=True,
         description=(
-            "Robust, seasonal and rare-level likelihoods + range check"
+            "Robust, seasonal, rare-level and surprise-rate likelihoods + range check"
             " (the default for one metric)."
         ),
         min_readings=USEFUL_READINGS,

@@ -52,6 +52,7 @@ KNOBS: tuple[Knob, ...] = (
             "windowed_forest",
             "seasonal_profile",
             "rare_level",
+            "surprise_rate",
             "robust_likelihood",
             "forest_likelihood",
         ),

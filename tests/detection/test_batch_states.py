@@ -43,7 +43,8 @@ FAULTS = (("spike", 199), ("stuck", 320), ("dropout", 900), ("level_shift", 2_00
 # Readings a fresh state warms up for, where not the feature history's (longer than any priming)
 # (the robust z-score's features are left out until covered instead: no warm-up at all)
 WARM_UP_ROWS = {"seasonal_profile": 0, "pca_spc": PcaSpc().smoothing - 1, "robust_zscore": 0,
-                "robust_likelihood": 0, "ensemble": 0, "rare_level": 0}  # fmt: skip
+                "robust_likelihood": 0, "ensemble": 0, "rare_level": 0,
+                "surprise_rate": 0}  # fmt: skip
 # A narrower limit than the default, so that this series' faults are flagged and explained
 OVERRIDES: dict[str, dict[str, Any]] = {"pca_spc": {"quantile": 0.999}}
 FITTED = ("_detector", "_forest", "_score_one")  # references to the model, not its state

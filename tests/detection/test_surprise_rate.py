@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from forewarn.detection.likelihood import VAR_FLOOR
+from forewarn.detection.ensemble import LikelihoodEnsemble
+from forewarn.detection.likelihood import VAR_FLOOR, AnomalyLikelihood
 from forewarn.detection.surprise_rate import Z_HALF, SurpriseRate, tail_table, z_score
 
 INTERVAL_MS = 300_000  # five-minute readings: an hour is 12
@@ -86,3 +87,13 @@ def test_too_short_a_history_scores_nothing() -> None:
     state = SurpriseRate().fit(ts, values).prime(ts, values)  # 20 readings < two hours
     assert state.update(int(ts[-1]) + INTERVAL_MS, 100.0).score == 0.5
     assert "too little history" in state.explain().summary
+
+
+def test_a_member_of_the_ensemble_and_of_the_likelihood() -> None:
+    ts, values = spiky(3000, every=40)
+    likelihood = AnomalyLikelihood(base="surprise_rate").fit(ts[:2000], values[:2000])
+    assert likelihood.var_ >= VAR_FLOOR
+    ensemble = LikelihoodEnsemble().fit(ts[:2000], values[:2000])
+    assert "surprise_rate" in ensemble.members
+    score = ensemble.prime(ts[:2000], values[:2000]).update(int(ts[2000]), 10.0).score
+    assert 0.0 <= score < ensemble.threshold_
