@@ -1,0 +1,1 @@
+"""Alarms, the domain of the alerting issue: lifecycle, rules, on-call and escalation (pure)."""
