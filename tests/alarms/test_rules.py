@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from forewarn.alarms.lifecycle import Severity
-from forewarn.alarms.rules import Action, Rule, evaluate
+from forewarn.alarms.rules import DEFAULT_ML_RULE, Action, Rule, evaluate
 from forewarn.alarms.state import Reading, RuleState
 from forewarn.errors import InvalidInputError
 from tests.factories import Clock
@@ -133,3 +135,19 @@ def test_rule_json_round_trip() -> None:
     assert Rule.from_dict(rule.to_dict()) == rule
     ml = Rule.from_dict({"id": "many", "kind": "ml_events", "count": 3, "window_s": 3600})
     assert Rule.from_dict(ml.to_dict()) == ml and "limit" not in ml.to_dict()
+
+
+def test_the_documented_examples_are_valid_rules() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "alerting.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in text.split("```json\n")[1:]]
+    decoder, rules = json.JSONDecoder(), []
+    for block in blocks:
+        rest = block.strip()
+        while rest:  # a block holds several objects, one after the other
+            data, end = decoder.raw_decode(rest)
+            rules.append(Rule.from_dict(data))
+            rest = rest[end:].strip()
+    assert [rule.kind for rule in rules] == [
+        "threshold", "rate", "no_data", "ml_score", "ml_events", "ml_anomalous",
+    ]  # fmt: skip
+    assert rules[-1] == DEFAULT_ML_RULE
