@@ -77,7 +77,8 @@ def rate(rule: Rule, state: RuleState, seen: Observation, now: int) -> Step:
 def no_data(rule: Rule, state: RuleState, seen: Observation, now: int) -> Step:
     """Silence: no reading for `silence_s`, checked on a timer; the next reading ends it."""
     if seen is not None:
-        return Measure(False, True), replace(state, last_seen_ms=max(seen.ts_ms, now))
+        # Silence is measured on the clock of the ticks (`now`), not the device's timestamps.
+        return Measure(False, True), replace(state, last_seen_ms=now)
     if state.last_seen_ms is None:
         return None, state  # never seen: the caller seeds `last_seen_ms` (e.g. the model's start)
     silent = now - state.last_seen_ms >= rule.silence_s * 1000

@@ -113,8 +113,8 @@ def raise_alarm(
         if not text:
             raise InvalidInputError((field,), f"{field} must not be empty")
     alarm = Alarm(
-        originator, rule_id, severity, Status.ACTIVE_UNACK, now, now, None, None, None, 0, value,
-        event_id,
+        originator=originator, rule_id=rule_id, severity=severity, status=Status.ACTIVE_UNACK,
+        start_ms=now, end_ms=now, last_value=value, event_id=event_id,
     )  # fmt: skip
     return alarm, AuditEntry(actor, "raise", now, "status", None, alarm.status.name)
 

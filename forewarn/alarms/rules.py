@@ -70,6 +70,7 @@ class Rule:
             value = getattr(self, name)
             _check(math.isfinite(value) and value >= 0, name, "must be a duration >= 0 seconds")
             _check(value > 0 or name not in kind.needs, name, "must be > 0")
+        _check(isinstance(self.count, int), "count", "must be a whole number")
         _check(self.count >= 1 or "count" not in kind.needs, "count", "must be >= 1")
         _check(self.severity is not None or kind.ml, "severity", "only ML rules may omit it")
         if self.clear_limit is not None:

@@ -38,6 +38,14 @@ class MlVerdict:
 Observation = Reading | MlVerdict | None  # None: a timer tick, nothing observed
 
 
+# The JSON types of RuleState's scalar fields (bool is not accepted where an int is meant).
+SCALARS: dict[str, type | tuple[type, ...]] = {
+    "raised": bool, "severity": (str, type(None)), "breached": bool,
+    "pending_ms": (int, type(None)), "calm_ms": (int, type(None)),
+    "last_seen_ms": (int, type(None)), "event_id": (str, type(None)),
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class RuleState:
     """One rule on one series between observations; every field is JSON-friendly."""
@@ -63,12 +71,30 @@ class RuleState:
             data: dict[str, Any] = json.loads(text)
         except json.JSONDecodeError as err:
             raise InvalidInputError(("state",), f"not JSON: {err}") from err
+        if not isinstance(data, dict):
+            raise InvalidInputError(("state",), "must be a JSON object")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise InvalidInputError(("state", sorted(unknown)[0]), "unknown field")
-        try:
-            samples = tuple((int(t), float(v)) for t, v in data.pop("samples", ()))
-            events = tuple(int(t) for t in data.pop("events", ()))
-        except (TypeError, ValueError) as err:
-            raise InvalidInputError(("state", "samples"), f"malformed: {err}") from err
+        samples, events = _samples(data.pop("samples", ())), _events(data.pop("events", ()))
+        for name, value in data.items():
+            wrong = isinstance(value, bool) and SCALARS[name] is not bool
+            if wrong or not isinstance(value, SCALARS[name]):
+                raise InvalidInputError(("state", name), f"wrong type {type(value).__name__}")
         return cls(**data, samples=samples, events=events)
+
+
+def _samples(raw: Any) -> tuple[tuple[int, float], ...]:
+    """The rate window's (ts_ms, value) pairs from their JSON lists."""
+    try:
+        return tuple((int(t), float(v)) for t, v in raw)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(("state", "samples"), f"malformed: {err}") from err
+
+
+def _events(raw: Any) -> tuple[int, ...]:
+    """The event window's start times from their JSON list."""
+    try:
+        return tuple(int(t) for t in raw)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(("state", "events"), f"malformed: {err}") from err

@@ -116,6 +116,7 @@ def test_a_timer_tick_does_nothing_to_a_threshold_rule() -> None:
         ({"kind": "rate", "window_s": 0}, "window_s"),
         ({"kind": "no_data"}, "silence_s"),
         ({"kind": "ml_events", "window_s": 60}, "count"),
+        ({"kind": "ml_events", "window_s": 60, "count": 2.5}, "count"),
         ({"kind": "ml_score", "limit": None}, "limit"),
     ],
 )

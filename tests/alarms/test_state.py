@@ -36,6 +36,10 @@ def test_every_field_survives() -> None:
         ("{not json", ("state",)),
         ('{"raised": true, "mood": 1}', ("state", "mood")),
         ('{"samples": [[1]]}', ("state", "samples")),
+        ('{"events": ["soon"]}', ("state", "events")),
+        ('{"raised": "yes"}', ("state", "raised")),
+        ('{"pending_ms": true}', ("state", "pending_ms")),
+        ("[]", ("state",)),
     ],
 )
 def test_malformed_state_is_refused(text: str, loc: tuple[str, ...]) -> None:
