@@ -90,10 +90,12 @@ class Rule:
         for key in data:
             _check(key in known, str(key), "unknown field")
         values = dict(data)
+        for key in ("id", "kind", "metric", "operator"):
+            _check(isinstance(values.get(key, ""), str), key, "must be a string")
         if values.get("severity") is not None:
             name = values["severity"]
             _check(
-                name in Severity.__members__,
+                isinstance(name, str) and name in Severity.__members__,
                 "severity",
                 f"must be one of {list(Severity.__members__)}",
             )
@@ -109,9 +111,8 @@ class Rule:
         """The rule as its JSON object (`from_dict` reads it back)."""
         data = asdict(self)
         data["severity"] = None if self.severity is None else self.severity.name
-        data["limit"] = None if math.isnan(self.limit) else self.limit
-        if data["limit"] is None:
-            del data["limit"]
+        if math.isnan(self.limit):
+            del data["limit"]  # JSON has no NaN: an unset limit is left out
         return data
 
 
