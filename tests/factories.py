@@ -5,7 +5,8 @@ Devices come as rows through the service layer (`make_device`) or through the AP
 a TestClient or one pointed at a real server. Readings are one `Readings` value made by
 `normal_readings`, then written straight to telemetry (`store_readings`, nothing scored) or sent
 over HTTP (`send_readings`, scored live). A trained model comes from `trained_model`; a model row
-without any training (for the health monitor) from `model_row`.
+without any training (for the health monitor) from `model_row`. Time that tests step by hand
+(alarm rules) comes from `Clock`.
 """
 
 from __future__ import annotations
@@ -270,3 +271,15 @@ def model_row(
         session.add(model)
         session.commit()
         return model.id
+
+
+@dataclass
+class Clock:
+    """An explicit, steppable time in milliseconds: tests move it, nothing reads a real clock."""
+
+    now: int = 1_700_000_000_000
+
+    def advance(self, *, minutes: float = 0.0, seconds: float = 0.0) -> int:
+        """Move forward and return the new time."""
+        self.now += round((minutes * 60 + seconds) * 1000)
+        return self.now
