@@ -1,7 +1,8 @@
 """On-call schedules: layers of rotations, temporary overrides, and who is on call when.
 
 A schedule's layers are ordered bottom to top: where a higher layer has a shift it wins over
-the ones below it (a layer has a shift from the handoff on its start date onwards). An
+the ones below it (a layer has a shift from the handoff on its start date onwards, and only
+inside its restriction's window if it has one). An
 override (user X covers [start, end)) wins over every layer; of two overlapping overrides the
 later one in the tuple wins. All instants are timezone-aware; results are in UTC.
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
+from forewarn.alarms.restriction import Restriction
 from forewarn.alarms.rotation import Rotation
 from forewarn.errors import InvalidInputError
 
@@ -156,6 +158,18 @@ def _rotation_from_dict(raw: Mapping[str, Any]) -> Rotation:
         handoff=raw.get("handoff", "09:00"),
         kind=raw.get("kind", "weekly"),
         every=raw.get("every", 1),
+        restriction=_restriction_from_dict(raw.get("restriction")),
+    )
+
+
+def _restriction_from_dict(raw: Mapping[str, Any] | None) -> Restriction | None:
+    """A layer's restriction from its JSON form, if it has one."""
+    if raw is None:
+        return None
+    return _located(
+        ("restriction",),
+        lambda r: Restriction(tuple(r.get("weekdays", ())), r.get("start"), r.get("end")),
+        raw,
     )
 
 

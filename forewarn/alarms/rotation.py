@@ -1,13 +1,7 @@
 """One layer of an on-call schedule: a rotation of participants handing off at a local time.
 
-Handoffs are computed in local wall-clock time and only then converted to UTC, so a 09:00
-Europe/Berlin handoff stays 09:00 on both sides of a daylight-saving change (the shift that
-spans the change lasts 23 h or 25 h).
-
-The DST rule (Python's ``fold=0``): a handoff inside the skipped hour of a spring-forward day
-happens at the same UTC instant as the old offset would give, i.e. it moves forward by the
-length of the gap (02:30 becomes 03:30); a handoff inside the repeated hour of a fall-back day
-happens at its first occurrence (the one still on summer time).
+Handoffs follow the local wall clock and its DST rule (``localtime.py``); a layer may be
+restricted to certain local hours of certain weekdays (``restriction.py``).
 
 >>> from datetime import date
 >>> berlin = Rotation(participants=("ana", "bo"), time_zone="Europe/Berlin",
@@ -18,38 +12,16 @@ happens at its first occurrence (the one still on summer time).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from forewarn.alarms.localtime import local_to_utc, parse_clock, zone
+from forewarn.alarms.restriction import Restriction
 from forewarn.errors import InvalidInputError
 
 RotationKind = Literal["daily", "weekly"]
 DAYS_PER_KIND: dict[str, int] = {"daily": 1, "weekly": 7}
-HANDOFF_FORMAT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-def zone(name: str, field: str = "time_zone") -> ZoneInfo:
-    """The IANA time zone `name`, or an error naming `field` if the zone is unknown."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise InvalidInputError((field,), f"unknown time zone {name!r}") from err
-
-
-def parse_handoff(text: str, field: str = "handoff") -> time:
-    """A local wall-clock time written HH:MM (00:00 to 23:59)."""
-    if not isinstance(text, str) or not HANDOFF_FORMAT.match(text):
-        raise InvalidInputError((field,), f"expected a time as HH:MM, got {text!r}")
-    hours, minutes = text.split(":")
-    return time(int(hours), int(minutes))
-
-
-def local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
-    """The UTC instant of the local wall-clock `at` on `day` (fold=0: see the module doc)."""
-    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -62,6 +34,7 @@ class Rotation:
     handoff: str = "09:00"
     kind: RotationKind = "weekly"
     every: int = 1
+    restriction: Restriction | None = None
 
     def __post_init__(self) -> None:
         """Refuse a rotation that cannot be walked, naming the field."""
@@ -74,7 +47,7 @@ class Rotation:
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
             raise InvalidInputError(("every",), "must be a whole number of at least 1")
         zone(self.time_zone)
-        parse_handoff(self.handoff)
+        parse_clock(self.handoff, "handoff")
 
     @property
     def period_days(self) -> int:
@@ -84,7 +57,7 @@ class Rotation:
     def handoff_at(self, index: int) -> datetime:
         """The UTC start of shift number `index` (0 is the first shift, at `start`)."""
         day = self.start + timedelta(days=index * self.period_days)
-        return local_to_utc(day, parse_handoff(self.handoff), zone(self.time_zone))
+        return local_to_utc(day, parse_clock(self.handoff, "handoff"), zone(self.time_zone))
 
     def shift_index(self, when: datetime) -> int:
         """The number of the shift running at `when` (negative before the first one)."""
@@ -98,10 +71,17 @@ class Rotation:
         return index
 
     def user_at(self, when: datetime) -> str | None:
-        """Who this rotation puts on call at `when`, or None before its first shift."""
+        """Who this layer puts on call at `when`: None before its start or outside its window."""
         index = self.shift_index(when)
-        return None if index < 0 else self.participants[index % len(self.participants)]
+        if index < 0:
+            return None
+        if self.restriction and not self.restriction.active(when, zone(self.time_zone)):
+            return None
+        return self.participants[index % len(self.participants)]
 
     def next_change(self, when: datetime) -> datetime:
-        """The first handoff strictly after `when`."""
-        return self.handoff_at(max(self.shift_index(when) + 1, 0))
+        """The first handoff or restriction edge strictly after `when`."""
+        handoff = self.handoff_at(max(self.shift_index(when) + 1, 0))
+        if self.restriction is None:
+            return handoff
+        return min(handoff, self.restriction.next_edge(when, zone(self.time_zone)))

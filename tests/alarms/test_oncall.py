@@ -15,6 +15,7 @@ from forewarn.alarms.oncall import (
     schedule_from_dict,
     shifts,
 )
+from forewarn.alarms.restriction import Restriction
 from forewarn.alarms.rotation import Rotation
 from forewarn.errors import InvalidInputError
 
@@ -240,3 +241,64 @@ def test_a_schedule_from_json_and_its_refusals_located() -> None:
     with pytest.raises(InvalidInputError) as caught:
         schedule_from_dict(data)
     assert caught.value.loc == ("layers", 1, "time_zone")
+
+
+def office_hours_over_a_weekly_rota(zone: str = "Europe/Berlin") -> Schedule:
+    """A 24/7 weekly a/b base with a daily x/y day team on weekdays 09:00-17:00 on top."""
+    office = Restriction(weekdays=(0, 1, 2, 3, 4), start="09:00", end="17:00")
+    base = rotation(kind="weekly", participants=("a", "b"), time_zone=zone)
+    return Schedule(
+        id="s", layers=(base, rotation(participants=("x", "y"), restriction=office, time_zone=zone))
+    )
+
+
+def test_a_restricted_layer_shows_the_layer_below_outside_its_window() -> None:
+    schedule = office_hours_over_a_weekly_rota()
+    assert on_call_at(schedule, utc(2026, 1, 5, 7, 59)) is None
+    assert on_call_at(schedule, utc(2026, 1, 5, 8, 0)) == "x"  # 09:00 CET
+    assert on_call_at(schedule, utc(2026, 1, 5, 16, 0)) == "a"  # 17:00 CET
+    assert on_call_at(schedule, utc(2026, 1, 10, 10, 0)) == "a"  # Saturday
+    assert shifts(schedule, utc(2026, 1, 9, 12, 0), 4) == [
+        Shift("x", utc(2026, 1, 9, 12, 0), utc(2026, 1, 9, 16, 0)),  # Friday, 5th day: x
+        Shift("a", utc(2026, 1, 9, 16, 0), utc(2026, 1, 12, 8, 0)),  # the weekend
+        Shift("y", utc(2026, 1, 12, 8, 0), utc(2026, 1, 12, 16, 0)),
+        Shift("b", utc(2026, 1, 12, 16, 0), utc(2026, 1, 13, 8, 0)),
+    ]
+
+
+def test_a_window_opens_at_local_time_after_a_dst_change() -> None:
+    schedule = office_hours_over_a_weekly_rota("America/New_York")
+    # Monday 2026-03-09 is the first weekday on summer time: 09:00 EDT is 13:00 UTC.
+    assert on_call_at(schedule, utc(2026, 3, 6, 14, 0)) == "x"  # 09:00 EST, day 60
+    assert on_call_at(schedule, utc(2026, 3, 9, 12, 59)) == "a"  # 08:59 EDT, week 8
+    assert on_call_at(schedule, utc(2026, 3, 9, 13, 0)) == "y"  # 09:00 EDT, day 63
+    assert on_call_at(schedule, utc(2026, 3, 9, 21, 0)) == "b"  # 17:00 EDT, week 9
+
+
+@pytest.mark.parametrize(
+    ("weekdays", "start", "end", "field"),
+    [
+        ((), "09:00", "17:00", "weekdays"),
+        ((0, 7), "09:00", "17:00", "weekdays"),
+        ((0,), "9am", "17:00", "start"),
+        ((0,), "17:00", "09:00", "end"),
+        ((0,), "09:00", "09:00", "end"),
+    ],
+)
+def test_a_restriction_names_the_field_it_refuses(
+    weekdays: tuple[int, ...], start: str, end: str, field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        Restriction(weekdays=weekdays, start=start, end=end)
+    assert caught.value.loc == (field,)
+
+
+def test_a_restriction_from_json_is_located() -> None:
+    layer = {"participants": ["x"], "time_zone": "Europe/Berlin", "start": "2026-01-05"}
+    window = {"weekdays": [0, 1], "start": "09:00", "end": "17:00"}
+    schedule = schedule_from_dict({"id": "s", "layers": [{**layer, "restriction": window}]})
+    assert schedule.layers[0].restriction == Restriction((0, 1), "09:00", "17:00")
+    broken = {**window, "end": "08:00"}
+    with pytest.raises(InvalidInputError) as caught:
+        schedule_from_dict({"id": "s", "layers": [{**layer, "restriction": broken}]})
+    assert caught.value.loc == ("layers", 0, "restriction", "end")
