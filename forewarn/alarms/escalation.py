@@ -200,6 +200,36 @@ def due_steps(
     ]
 
 
+def policy_from_dict(data: Mapping[str, Any]) -> EscalationPolicy:
+    """A policy from its JSON form (docs/oncall.md); errors name the field's path."""
+    levels = tuple(_level_from_dict(i, raw) for i, raw in enumerate(data.get("levels", ())))
+    return EscalationPolicy(
+        id=str(data.get("id", "")),
+        levels=levels,
+        num_loops=data.get("num_loops", 0),
+        critical_start_level=data.get("critical_start_level", 0),
+    )
+
+
+def _level_from_dict(index: int, raw: Mapping[str, Any]) -> Level:
+    """Level `index` from its JSON form, any refusal located under ("levels", index)."""
+    try:
+        targets = tuple(
+            _target_from_dict(i, target) for i, target in enumerate(raw.get("targets", ()))
+        )
+        return Level(targets, raw.get("escalation_delay_in_minutes", 0))
+    except InvalidInputError as err:
+        raise err.within("levels", index) from err
+
+
+def _target_from_dict(index: int, raw: Mapping[str, Any]) -> Target:
+    """Target `index` from its JSON form, any refusal located under ("targets", index)."""
+    try:
+        return Target(raw.get("kind", ""), raw.get("id", ""))
+    except InvalidInputError as err:
+        raise err.within("targets", index) from err
+
+
 def _check_belongs(policy: EscalationPolicy, state: EscalationState) -> None:
     """Refuse a state made for another policy or a level the policy no longer has."""
     if state.policy_id != policy.id:

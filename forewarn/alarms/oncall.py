@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from forewarn.alarms.restriction import Restriction
@@ -105,7 +105,8 @@ def shifts(schedule: Schedule, from_utc: datetime, count: int) -> list[Shift]:
     """The next `count` shifts from `from_utc`, overrides and layers applied, equal ones merged.
 
     The first shift is the one running at `from_utc` (it is reported as starting there); gaps
-    in which nobody is on call are skipped.
+    in which nobody is on call are skipped; a shift that does not end within `HORIZON` (one
+    participant, no override) is reported as ending at the first change point past it.
     """
     require_aware(from_utc, "from_utc")
     if count < 0:
@@ -115,7 +116,7 @@ def shifts(schedule: Schedule, from_utc: datetime, count: int) -> list[Shift]:
     while len(found) < count and start < from_utc + HORIZON:
         end = _end_of(schedule, start, user)
         if user is not None:
-            found.append(Shift(user, start, end))
+            found.append(Shift(user, start.astimezone(UTC), end.astimezone(UTC)))
         start, user = end, on_call_at(schedule, end)
     return found
 

@@ -16,6 +16,7 @@ from forewarn.alarms.escalation import (
     due_steps,
     next_due_at,
     next_steps,
+    policy_from_dict,
     start,
 )
 from forewarn.errors import InvalidInputError
@@ -174,3 +175,32 @@ def test_a_state_is_refused_for_another_policy_or_a_broken_json() -> None:
     with pytest.raises(InvalidInputError) as caught:
         EscalationState.from_json(naive)
     assert caught.value.loc == ("started_at",)
+
+
+def test_a_policy_from_json_and_its_refusals_located() -> None:
+    data = {
+        "id": "p",
+        "num_loops": 1,
+        "critical_start_level": 1,
+        "levels": [
+            {"targets": [{"kind": "user", "id": "ana"}], "escalation_delay_in_minutes": 5},
+            {
+                "targets": [
+                    {"kind": "schedule", "id": "plant-a"},
+                    {"kind": "channel", "id": "ops-webhook"},
+                ],
+                "escalation_delay_in_minutes": 10,
+            },
+            {"targets": [{"kind": "user", "id": "boss"}], "escalation_delay_in_minutes": 15},
+        ],
+    }
+    assert policy_from_dict(data) == policy(num_loops=1, critical_start_level=1)
+    data["levels"][1]["targets"][1]["kind"] = "pager"  # type: ignore[index]
+    with pytest.raises(InvalidInputError) as caught:
+        policy_from_dict(data)
+    assert caught.value.loc == ("levels", 1, "targets", 1, "kind")
+    data["levels"][1]["targets"][1]["kind"] = "channel"  # type: ignore[index]
+    data["levels"][2]["escalation_delay_in_minutes"] = 0  # type: ignore[index]
+    with pytest.raises(InvalidInputError) as caught:
+        policy_from_dict(data)
+    assert caught.value.loc == ("levels", 2, "escalation_delay_in_minutes")

@@ -142,6 +142,8 @@ def test_a_shift_across_a_dst_change_keeps_the_local_handoff(
     schedule = one_layer(time_zone=zone, start=before, participants=("a", "b"))
     first = datetime(before.year, before.month, before.day, 9, tzinfo=ZoneInfo(zone))
     found = shifts(schedule, first, 3)
+    assert found[0].start == first
+    assert found[0].start.tzinfo is UTC
     assert [s.end - s.start for s in found] == [timedelta(hours=h) for h in (hours, 24, 24)]
     for shift in found:
         local = shift.start.astimezone(ZoneInfo(zone))
