@@ -28,9 +28,10 @@ CLOCK_FORMAT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 def zone(name: str, field: str = "time_zone") -> ZoneInfo:
     """The IANA time zone `name`, or an error naming `field` if the zone is unknown."""
+    # A name is looked up as a file: a directory ("America") or an overlong name is an OSError.
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as err:
         raise InvalidInputError((field,), f"unknown time zone {name!r}") from err
 
 

@@ -184,6 +184,9 @@ def test_a_handoff_in_the_skipped_or_repeated_hour(
     [
         ({"time_zone": "Mars/Olympus"}, "time_zone"),
         ({"time_zone": ""}, "time_zone"),
+        ({"time_zone": "America"}, "time_zone"),
+        ({"time_zone": "x" * 300}, "time_zone"),
+        ({"time_zone": "../../etc/passwd"}, "time_zone"),
         ({"participants": ()}, "participants"),
         ({"participants": ("a", "")}, "participants"),
         ({"handoff": "9:00"}, "handoff"),
