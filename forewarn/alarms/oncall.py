@@ -152,8 +152,11 @@ def _located(prefix: tuple[str | int, ...], build: Callable[[Any], T], raw: Any)
 
 def _rotation_from_dict(raw: Mapping[str, Any]) -> Rotation:
     """One layer from its JSON form."""
+    participants = raw.get("participants", ())
+    if isinstance(participants, str):  # a lone string would otherwise become its letters
+        raise InvalidInputError(("participants",), "expected a list of user ids")
     return Rotation(
-        participants=tuple(raw.get("participants", ())),
+        participants=tuple(participants),
         time_zone=str(raw.get("time_zone", "")),
         start=_parse(date.fromisoformat, raw.get("start"), "start"),
         handoff=raw.get("handoff", "09:00"),

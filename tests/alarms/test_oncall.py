@@ -246,6 +246,10 @@ def test_a_schedule_from_json_and_its_refusals_located() -> None:
     with pytest.raises(InvalidInputError) as caught:
         schedule_from_dict(data)
     assert caught.value.loc == ("layers", 1, "time_zone")
+    data["layers"][0]["participants"] = "ab"  # type: ignore[index]
+    with pytest.raises(InvalidInputError) as caught:
+        schedule_from_dict(data)
+    assert caught.value.loc == ("layers", 0, "participants")
 
 
 def office_hours_over_a_weekly_rota(zone: str = "Europe/Berlin") -> Schedule:
