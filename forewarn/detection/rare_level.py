@@ -3,11 +3,8 @@
 A slow fault can stay inside the range ever seen and move too gently for any feature to
 be extreme at one reading, yet sit for hours at levels the series rarely visits (a machine
 cooling down past where it normally runs). At fit, each metric's training range is cut
-into equal-width bins (Freedman-Diaconis width, at most the square-root rule's count, so a
-bin expects at least sqrt(n) readings on average), plus one bin below and one above it.
-A bin's cost is the two-sided tail probability of its level, ``min(1, 2 min(F, 1 - F))``
-with F counted by the rule of succession, in decades (``-log10``): the typical level costs
-nothing, the levels at the edge of training about ``log10(n / 2)``. The raw score is the
+into bins costed by how far out their level lies (`level_bins`): the typical level costs
+nothing, the levels at the edge of training about ``log10(n / 2)`` decades. The raw score is the
 mean cost over the last hour of readings (fewer at the start, as windowed features do), in
 decades like the robust member's surprise and mapped to [0, 1) the same way
 (`robust.surprise_score`). Readings beyond the range count in the end bins: leaving the
@@ -16,7 +13,6 @@ range is the range check's job.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Self
@@ -34,6 +30,7 @@ from forewarn.detection.features import (
     covered_rows,
 )
 from forewarn.detection.isolation_forest import NotFittedError
+from forewarn.detection.level_bins import MICRO, bin_index, cost_of, level_costs
 from forewarn.detection.params import get_params, known_params
 from forewarn.detection.robust import surprise_score
 
@@ -41,44 +38,7 @@ HORIZON_MS = HOUR_MS  # the feature table's shortest horizon: long enough to be 
 RARE_SHIPPED = 2.0  # shipped decision of the member alone: an hour whose levels average the
 # two-sided 1 % tails of training (in the ensemble the likelihood layer decides instead)
 LEFT_OUT = "levels left out: too little history yet to know which are rare"
-WIDER = 1 + 2**-40  # bins this much wider than the range over their count
-MICRO = 1_000_000  # costs are kept in micro-decades, as integers: running sums stay exact
 _VECTORS = ("low", "width", "typical")
-
-
-def bin_count(x: F64Array) -> int:
-    """Freedman-Diaconis bins over the range of x, at most ceil(sqrt(n)), at least 1."""
-    span = float(x.max()) - float(x.min())
-    if span <= 0:
-        return 1
-    q75, q25 = np.quantile(x, [0.75, 0.25])
-    iqr = float(q75 - q25)
-    bins = span * len(x) ** (1 / 3) / (2 * iqr) if iqr > 0 else math.inf
-    most = math.ceil(math.sqrt(len(x)))
-    return max(1, min(math.ceil(bins), most)) if math.isfinite(bins) else most
-
-
-def level_costs(x: F64Array) -> tuple[float, float, I64Array]:
-    """Lowest edge, bin width and the cost in micro-decades of each bin, with one more
-    below and one more above the range (levels never seen in training)."""
-    bins = bin_count(x)
-    low, high = float(x.min()), float(x.max())
-    # A flat history saw one value: any other is beyond it. Dividing before subtracting keeps
-    # the width of a range from -1e308 to 1e308 finite; a hair wider, the maximum bins inside.
-    width = (high / bins - low / bins) * WIDER if high > low else math.ulp(low)
-    counts = np.bincount(bin_index(x, low, width, bins), minlength=bins + 2).astype(np.float64)
-    below = np.cumsum(counts)  # readings at or below each bin, and at or above it
-    above = len(x) - below + counts
-    tail = np.minimum(below + 1.0, above + 1.0) / (len(x) + 2.0)
-    decades = -np.log10(np.minimum(2 * tail, 1.0))
-    return low, width, np.round(decades * MICRO).astype(np.int64)
-
-
-def bin_index(x: F64Array, low: float, width: float, bins: int) -> I64Array:
-    """The bin of each value, from 1; 0 below the range and bins + 1 above it."""
-    q = (np.clip(x, low - width, low + (bins + 1) * width) - low) / width
-    inside = np.minimum(np.floor(np.maximum(q, 0.0)), bins - 1) + 1
-    return np.where(q < 0, 0, np.where(q > bins, bins + 1, inside)).astype(np.int64)
 
 
 class RareLevel:
@@ -240,7 +200,7 @@ class RareLevelState(BatchScoring):
         if not self._rows:
             self._last = [0.0] * len(values)
             return Scored(0.0)
-        costs = [_cost(x, *bins) for x, bins in zip(values, self._bins, strict=True)]
+        costs = [cost_of(x, *bins) for x, bins in zip(values, self._bins, strict=True)]
         self._ring.append(costs)
         old = self._ring.pop(0) if len(self._ring) > self._rows else [0] * len(costs)
         self._sums = [s + c - o for s, c, o in zip(self._sums, costs, old, strict=True)]
@@ -296,13 +256,6 @@ class RareLevelState(BatchScoring):
 
     def _explain_row(self, means: F64Array | None) -> Any:
         return lambda i: self.explain_means([] if means is None else means[i].tolist())
-
-
-def _cost(x: float, low: float, width: float, costs: list[int]) -> int:
-    """The cost of one value, binned as `bin_index` bins it."""
-    bins = len(costs) - 2
-    q = (min(max(x, low - width), low + (bins + 1) * width) - low) / width
-    return costs[0 if q < 0 else bins + 1 if q > bins else min(int(q), bins - 1) + 1]
 
 
 def _explain_at(state: RareLevelState, means: F64Array, i: int) -> Explanation:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from forewarn.detection.ensemble import explaining
-from forewarn.detection.rare_level import LEFT_OUT, RareLevel, bin_count, level_costs
+from forewarn.detection.level_bins import bin_count, level_costs
+from forewarn.detection.rare_level import LEFT_OUT, RareLevel
 
 INTERVAL_MS = 300_000  # five-minute readings, as NAB's machine temperature
 START_MS = 1_704_067_200_000
