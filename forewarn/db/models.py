@@ -262,3 +262,68 @@ class ModelMetrics(Base):
     # The champion/challenger figures of the retraining that produced this version.
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The statuses in which an alarm is open (see forewarn.alarms.lifecycle): at most one open
+# alarm per (originator, rule), kept by a partial unique index on both backends.
+OPEN_ALARM = text("status IN ('ACTIVE_UNACK', 'ACTIVE_ACK')")
+
+
+class AlarmRow(Base):
+    """An alarm of a rule on a series (forewarn.alarms.lifecycle.Alarm); times in epoch ms."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        Index(
+            "uq_alarms_open",
+            "originator",
+            "rule_id",
+            unique=True,
+            postgresql_where=OPEN_ALARM,
+            sqlite_where=OPEN_ALARM,
+        ),
+        Index("ix_alarms_device_start", "device_id", "start_ts"),
+        Index("ix_alarms_status", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    originator: Mapped[str] = mapped_column(String(200))  # the series key "<device>/<metric>"
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("devices.id", ondelete="CASCADE"))
+    metric_name: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    start_ts: Mapped[int] = mapped_column(BigInteger)
+    end_ts: Mapped[int] = mapped_column(BigInteger)
+    ack_ts: Mapped[int | None] = mapped_column(BigInteger)
+    clear_ts: Mapped[int | None] = mapped_column(BigInteger)
+    assignee: Mapped[str | None] = mapped_column(String(254))
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+    last_value: Mapped[float | None] = mapped_column(Float)
+    event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+
+
+class AlarmAuditRow(Base):
+    """One step in an alarm's history (forewarn.alarms.lifecycle.AuditEntry)."""
+
+    __tablename__ = "alarm_audit"
+    __table_args__ = (Index("ix_alarm_audit_alarm", "alarm_id", "at_ts"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    alarm_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("alarms.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(16))
+    at_ts: Mapped[int] = mapped_column(BigInteger)
+    field: Mapped[str] = mapped_column(String(32))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+
+
+class AlarmRuleStateRow(Base):
+    """What one rule carries for one series between readings (RuleState as JSON)."""
+
+    __tablename__ = "alarm_rule_states"
+
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    series_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""Alarms wired in: the pipeline stage that raises them and the operators' actions on them."""
