@@ -12,7 +12,6 @@ from forewarn.api.deps import PROTECTED_RESPONSES, limit_ip
 from forewarn.api.errors import install_error_handlers
 from forewarn.api.limits import BodySizeLimit
 from forewarn.api.routes import (
-    alarms,
     algorithms,
     anomalies,
     auth,
@@ -85,7 +84,6 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> FastAPI:
         feedback.router,
         model_metrics.router,
         retraining.router,
-        alarms.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROTECTED_RESPONSES)
     # A plain WebSocket route: it makes its own token and limit checks (see routes/ws.py).

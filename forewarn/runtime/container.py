@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from forewarn.alerting.stage import AlarmStage
 from forewarn.artifacts import artifact_key
 from forewarn.db.engine import make_engine, make_session_factory
 from forewarn.db.migrate import upgrade
@@ -169,10 +168,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         usage=usage,
         scorer=scorer,
         pipeline=ReadingPipeline(
-            registry=registry,
-            scorer=scorer,
-            ingested=metrics.readings_ingested,
-            stages=(AlarmStage(),),
+            registry=registry, scorer=scorer, ingested=metrics.readings_ingested
         ),
         metrics=metrics,
         principals=PrincipalCache(sessions, settings.auth_cache_ttl_s),

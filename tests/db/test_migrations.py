@@ -24,9 +24,6 @@ EXPECTED_TABLES = {
     "dead_letters",
     "anomaly_feedback",
     "model_metrics",
-    "alarms",
-    "alarm_audit",
-    "alarm_rule_states",
 }
 
 
@@ -43,11 +40,9 @@ def test_migrated_schema_matches_models(database_url: str) -> None:
     engine = make_engine(database_url)
     tables = set(inspect(engine).get_table_names())
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("ml_models")}
-    alarm_indexes = {ix["name"] for ix in inspect(engine).get_indexes("alarms")}
     engine.dispose()
     assert tables >= EXPECTED_TABLES
     assert {"ix_ml_models_series", "uq_ml_models_active_series"} <= indexes
-    assert "uq_alarms_open" in alarm_indexes
 
 
 def test_downgrade_then_upgrade_round_trip(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 The same readings (a normal stretch with one clear spike, after the training window) go
 through HTTP telemetry, HTTP predict (one by one and as a batch), MQTT ingest and
 `forewarn import-csv`, each into a fresh database with the same trained model; the stored
-telemetry, the stored anomalies and alarms and the model's usage counts must be identical.
+telemetry, the stored anomalies and the model's usage counts must be identical.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from forewarn.api.app import create_app
 from forewarn.cli.main import app as cli
 from forewarn.db.engine import make_engine
-from forewarn.db.models import AlarmRow, AnomalyDetection, MLModel
+from forewarn.db.models import AnomalyDetection, MLModel
 from forewarn.runtime import Runtime, build_runtime
 from forewarn.security.roles import Role
 from forewarn.settings import Settings
@@ -67,7 +67,6 @@ class Outcome:
     telemetry: list[tuple[str, int, float]]
     anomalies: list[tuple[int, str, float, float, dict[str, Any] | None]]
     usage: tuple[int, int]  # the model's prediction and anomaly counts
-    alarms: list[tuple[str, str, int, int, int | None, int]]  # status, severity, times, repeats
 
 
 @dataclass(frozen=True)
@@ -215,13 +214,7 @@ def outcome(runtime: Runtime, device_id: uuid.UUID) -> Outcome:
         anomalies = [(a.ts, a.metric_name, a.value, a.anomaly_score, a.explanation) for a in stored]
         model = session.scalars(select(MLModel).where(MLModel.device_id == device_id)).one()
         usage = (model.prediction_count, model.anomaly_count)
-        alarms = [
-            (a.status, a.severity, a.start_ts, a.end_ts, a.clear_ts, a.repeats)
-            for a in session.scalars(
-                select(AlarmRow).where(AlarmRow.device_id == device_id).order_by(AlarmRow.start_ts)
-            )
-        ]
-    return Outcome(telemetry(runtime, device_id), anomalies, usage, alarms)
+    return Outcome(telemetry(runtime, device_id), anomalies, usage)
 
 
 def run(entry: EntryPoint, url: str, where: Path, secret: str) -> Outcome:
@@ -248,7 +241,6 @@ def test_http_telemetry_scores_the_spike(
     ]
     assert done.usage == (30, 1)
     assert ("temperature", spike_ts, HOT) in done.telemetry
-    assert [start for _, _, start, *_ in done.alarms] == [spike_ts]
 
 
 @pytest.mark.slow
@@ -265,4 +257,3 @@ def test_every_entry_point_stores_and_scores_like_http_telemetry(
     assert got.anomalies == expected.anomalies
     assert len(got.anomalies) == 1 and got.anomalies[0][2] == HOT
     assert got.usage == expected.usage == (30, 1)
-    assert got.alarms == expected.alarms and len(got.alarms) == 1

@@ -1,1 +1,0 @@
-"""Alarms wired in: the pipeline stage that raises them and the operators' actions on them."""
