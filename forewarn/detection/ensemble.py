@@ -184,7 +184,7 @@ class EnsembleState(BatchScoring):
     ) -> None:
         """Start from primed member states, the known range and the history length."""
         self._members = members
-        self._dwell = [name in CONTEXT_MEMBERS for name in detector.members]
+        self._context = [name in CONTEXT_MEMBERS for name in detector.members]
         self._calm = detector.release_
         self._range = KnownRange(detector.metrics, *known_range, detector.range_tolerance)
         self._exits: list[Exit] = []
@@ -214,7 +214,7 @@ class EnsembleState(BatchScoring):
         """As `update` on each reading in turn: members and range check batched."""
         members = [member.score_batch(ts_ms, values) for member in self._members]
         scores = np.stack([m.scores for m in members])
-        best = explaining(scores, np.array(self._dwell), self._calm)
+        best = explaining(scores, np.array(self._context), self._calm)
         score = scores.max(axis=0)
         seen = self._seen + 1 + np.arange(len(ts_ms))
         exits = {i: e for i, e in self._range.check_many(values).items() if e}
@@ -232,21 +232,21 @@ class EnsembleState(BatchScoring):
     def _explaining(self, scores: list[float]) -> int:
         """`explaining` for one reading, in plain Python (the streaming path's speed)."""
         best = max(range(len(scores)), key=scores.__getitem__)
-        if not self._dwell[best]:
+        if not self._context[best]:
             return best
-        others = [i for i, dwell in enumerate(self._dwell) if not dwell]
+        others = [i for i, context in enumerate(self._context) if not context]
         other = max(others, key=scores.__getitem__, default=best)
         return other if scores[other] >= self._calm else best
 
 
-def explaining(scores: F64Array, dwell: BoolArray, calm: float) -> I64Array:
+def explaining(scores: F64Array, context: BoolArray, calm: float) -> I64Array:
     """Per reading (a column of `scores`, one row per member), the member that explains it:
-    the highest-scoring one, unless that is a dwell member while another is not calm."""
+    the highest-scoring one, unless that is a context member while another is not calm."""
     best: I64Array = np.argmax(scores, axis=0)
-    if dwell.all() or not dwell.any():
+    if context.all() or not context.any():
         return best
-    others = np.where(dwell[:, None], -np.inf, scores)
-    use_other = dwell[best] & (others.max(axis=0) >= calm)
+    others = np.where(context[:, None], -np.inf, scores)
+    use_other = context[best] & (others.max(axis=0) >= calm)
     return np.asarray(np.where(use_other, np.argmax(others, axis=0), best), dtype=np.int64)
 
 

@@ -101,6 +101,6 @@ def test_batches_of_several_metrics_equal_readings_one_at_a_time() -> None:
 def test_the_rare_level_explains_only_while_the_other_members_are_calm() -> None:
     # rows: robust, seasonal, rare level; columns: three readings
     scores = np.array([[0.1, 0.3, 0.1], [0.2, 0.1, 0.05], [0.9, 0.9, 0.2]])
-    dwell = np.array([False, False, True])
-    assert explaining(scores, dwell, calm=0.25).tolist() == [2, 0, 2]
+    context = np.array([False, False, True])
+    assert explaining(scores, context, calm=0.25).tolist() == [2, 0, 2]
     assert explaining(scores, np.zeros(3, dtype=bool), calm=0.25).tolist() == [2, 2, 2]
