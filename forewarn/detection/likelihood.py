@@ -223,8 +223,7 @@ class LikelihoodState(BatchScoring):
         self._recent[slot] = raw
         self._n += 1
         z = self._averaged.push(self._sum / self._short)
-        decades = -math.log10(0.5 * math.erfc(z / _SQRT2)) if z < 8.0 else tail_decades(z)
-        return Scored(decades / (decades + D_HALF), scored.warming_up)
+        return Scored(decades_score(tail_decades(z)), scored.warming_up)
 
     @property
     def width(self) -> int:
