@@ -49,7 +49,8 @@ def level_costs(x: F64Array) -> tuple[float, float, I64Array]:
 
 def bin_index(x: F64Array, low: float, width: float, bins: int) -> I64Array:
     """The bin of each value, from 1; 0 below the range and bins + 1 above it."""
-    q = (np.clip(x, low - width, low + (bins + 1) * width) - low) / width
+    with np.errstate(over="ignore"):  # a range near ±1e308: its outer edges round to ±inf
+        q = (np.clip(x, low - width, low + (bins + 1) * width) - low) / width
     inside = np.minimum(np.floor(np.maximum(q, 0.0)), bins - 1) + 1
     return np.where(q < 0, 0, np.where(q > bins, bins + 1, inside)).astype(np.int64)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -104,3 +105,17 @@ def test_the_rare_level_explains_only_while_the_other_members_are_calm() -> None
     context = np.array([False, False, True])
     assert explaining(scores, context, calm=0.25).tolist() == [2, 0, 2]
     assert explaining(scores, np.zeros(3, dtype=bool), calm=0.25).tolist() == [2, 2, 2]
+
+
+def test_a_training_history_reaching_plus_and_minus_1e308_bins_without_overflow() -> None:
+    ts, values = machine(1_000)
+    values[10], values[20] = 1e308, -1e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning fails the test
+        detector = RareLevel().fit(ts[:900], values[:900])
+        state = detector.prime(ts[:900], values[:900])
+        scores = [
+            state.update(int(t), float(v)).score
+            for t, v in zip(ts[900:], values[900:], strict=True)
+        ]
+    assert all(0.0 <= s < 1.0 for s in scores)
